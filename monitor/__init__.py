@@ -1,0 +1,1 @@
+"""monitor: a news-monitoring alert daemon. See ARCHITECTURE.md for the pipeline."""

@@ -1,0 +1,363 @@
+"""The command line (click): one function per command. Errors become messages only here.
+
+Every command takes --config DIR (env MONITOR_CONFIG, default ./config) and --db PATH
+(env MONITOR_DB, default: monitor.yaml's `database`, else ./monitor.db).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError, FetchError, ParseError
+from monitor.fetch import Fetcher, FetchLimits
+from monitor.match import Matcher
+from monitor.models import Alert, Match, Story
+from monitor.notify import Notifier, build_channels
+from monitor.parse import parse_feed
+from monitor.pipeline import Pipeline, utcnow
+from monitor.render import render
+from monitor.schedule import Daemon
+from monitor.sqlite import SQLiteStore
+
+log = logging.getLogger("monitor")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def common_options(func: F) -> F:
+    """--config and --db, shared by every command."""
+    func = click.option(
+        "--db",
+        "db",
+        envvar="MONITOR_DB",
+        type=click.Path(dir_okay=False),
+        help="SQLite file [env MONITOR_DB; default: monitor.yaml's database, else ./monitor.db]",
+    )(func)
+    func = click.option(
+        "--config",
+        "config_dir",
+        envvar="MONITOR_CONFIG",
+        default="config",
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help="Config directory [env MONITOR_CONFIG]",
+    )(func)
+    return func
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # apprise and httpx log every request at INFO; our own lines say what matters.
+    for noisy in ("httpx", "httpcore", "apprise", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _load(config_dir: str, *, strict: bool = False) -> Config:
+    """Load the config; a problem in monitor.yaml stops the command with every problem listed."""
+    try:
+        config = load_config(config_dir)
+    except ConfigError as e:
+        for problem in e.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(
+            f"the configuration in {config_dir} cannot be used; run `monitor check`"
+        ) from e
+    if not strict:
+        for problem in config.problems:
+            log.error("config: %s (left out)", problem)
+    return config
+
+
+def _db_path(config: Config, db: str | None) -> str:
+    return db or config.settings.database or "monitor.db"
+
+
+def _fetcher(config: Config) -> Fetcher:
+    poll = config.settings.poll
+    return Fetcher(
+        FetchLimits(
+            connect_timeout=poll.connect_timeout,
+            read_timeout=poll.timeout,
+            total_timeout=2 * poll.timeout,
+            max_bytes=poll.max_bytes,
+        )
+    )
+
+
+@contextmanager
+def _pipeline(config: Config, db: str | None) -> Iterator[Pipeline]:
+    store = SQLiteStore(_db_path(config, db))
+    channels = build_channels(config.channels, os.environ)
+    for channel in channels.values():
+        if channel.fallback:
+            log.warning(
+                "channel %s: %s; its alerts print to the console", channel.name, channel.fallback
+            )
+        elif channel.sender is not None:
+            log.info("channel %s: %s", channel.name, channel.target)
+    try:
+        store.sync_feeds(config.feeds)
+        with _fetcher(config) as fetcher:
+            yield Pipeline(
+                store=store,
+                fetcher=fetcher,
+                matcher=Matcher(config.rules),
+                notifier=Notifier(channels),
+                retry_after_error=config.settings.poll.retry_after_error,
+                max_attempts=config.settings.delivery.max_attempts,
+            )
+    finally:
+        store.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    envvar="MONITOR_LOG_LEVEL",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="How much to log (to stderr) [env MONITOR_LOG_LEVEL]",
+)
+@click.version_option(package_name="monitor")
+def cli(log_level: str) -> None:
+    """monitor: polls news feeds, matches watch rules, alerts once on Slack or email."""
+    _setup_logging(log_level)
+
+
+@cli.command()
+@common_options
+def run(config_dir: str, db: str | None) -> None:
+    """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
+    config = _load(config_dir)
+    with _pipeline(config, db) as pipeline:
+        poll = config.settings.poll
+        Daemon(pipeline, config.feeds, tick=poll.tick, workers=poll.workers).run()
+
+
+@cli.command()
+@common_options
+@click.option("--once", is_flag=True, required=True, help="One cycle over every feed, then exit.")
+def poll(config_dir: str, db: str | None, once: bool) -> None:
+    """Poll every feed once, deliver the alerts, and exit."""
+    config = _load(config_dir)
+    with _pipeline(config, db) as pipeline:
+        results = pipeline.poll(config.feeds, workers=config.settings.poll.workers)
+        report = pipeline.deliver()
+    errors = [r for r in results if r.status == "error"]
+    click.echo(
+        f"polled {len(results)} feeds ({len(errors)} failed): "
+        f"{sum(r.new_stories for r in results)} new stories, {report.sent} alerts sent, "
+        f"{report.failed} failed",
+        err=True,
+    )
+
+
+@cli.command()
+@common_options
+def check(config_dir: str, db: str | None) -> None:
+    """Check the configuration; print every problem as path:line:col: message."""
+    try:
+        config = load_config(config_dir)
+    except ConfigError as e:
+        for problem in e.problems:
+            click.echo(str(problem))
+        sys.exit(1)
+    for problem in config.problems:
+        click.echo(str(problem))
+    if config.problems:
+        sys.exit(1)
+    click.echo(
+        f"ok: {len(config.feeds)} feeds, {len(config.rules)} rules, "
+        f"{len(config.channels)} channels",
+        err=True,
+    )
+
+
+def _match_line(story: Story, match: Match) -> str:
+    return f"{match.rule_id}\t{story.title}\t{story.link}\t{', '.join(match.terms)}"
+
+
+def _match_json(source: str, story: Story, match: Match) -> str:
+    return json.dumps(
+        {
+            "rule": match.rule_id,
+            "rule_name": match.rule_name,
+            "title": story.title,
+            "link": story.link,
+            "terms": list(match.terms),
+            "source": source,
+            "published": story.published.isoformat() if story.published else None,
+        },
+        ensure_ascii=False,
+    )
+
+
+@cli.command()
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.argument("sources", nargs=-1, required=True, metavar="PATH_OR_URL...")
+def match(config_dir: str, db: str | None, as_json: bool, sources: tuple[str, ...]) -> None:
+    """Match feed files or URLs against the rules; store nothing, send nothing.
+
+    Prints one line per (item, rule) match: rule, title, link and matched words,
+    tab-separated; with --json, objects with rule, title, link and terms.
+    """
+    config = _load(config_dir)
+    matcher = Matcher(config.rules)
+    failed = 0
+    with _fetcher(config) as fetcher:
+        for source in sources:
+            try:
+                fetched = fetcher.fetch(source)
+                if fetched.content is None:  # pragma: no cover - no validators were sent
+                    continue
+                parsed = parse_feed(
+                    fetched.content, feed=source, base_url=fetched.url, headers=fetched.headers
+                )
+            except (FetchError, ParseError) as e:
+                click.echo(f"{source}: {e}", err=True)
+                failed += 1
+                continue
+            if parsed.warning:
+                click.echo(f"{source}: {parsed.warning}", err=True)
+            for story in parsed.stories:
+                for m in matcher.match(story):
+                    click.echo(_match_json(source, story, m) if as_json else _match_line(story, m))
+    if failed:
+        sys.exit(1)
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@cli.command()
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def feeds(config_dir: str, db: str | None, as_json: bool) -> None:
+    """Each feed's polling state: last poll, status, last error, next poll."""
+    config = _load(config_dir)
+    store = SQLiteStore(_db_path(config, db))
+    try:
+        store.sync_feeds(config.feeds)
+        statuses = store.feed_statuses()
+    finally:
+        store.close()
+    for s in statuses:
+        if as_json:
+            click.echo(json.dumps(_jsonable(asdict(s)), ensure_ascii=False))
+            continue
+        status = s.last_status or "never polled"
+        error = f"  error: {s.last_error}" if s.last_error else ""
+        click.echo(
+            f"{s.name:<20} {status:<13} last {_when(s.last_polled_at)}  "
+            f"next {_when(s.next_poll_at)}  {s.stories} stories{error}"
+        )
+
+
+def _alert_dict(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "channel": alert.channel,
+        "status": alert.status,
+        "attempts": alert.attempts,
+        "last_error": alert.last_error,
+        "created_at": alert.created_at,
+        "sent_at": alert.sent_at,
+        "title": alert.story.title,
+        "link": alert.story.link,
+        "outlet": alert.outlet,
+        "rules": [m.rule_id for m in alert.matches],
+        "terms": list(dict.fromkeys(t for m in alert.matches for t in m.terms)),
+    }
+
+
+@cli.command()
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+def alerts(config_dir: str, db: str | None, as_json: bool, limit: int) -> None:
+    """Recent alerts and their state: pending, sent, or failed and why."""
+    config = _load(config_dir)
+    store = SQLiteStore(_db_path(config, db))
+    try:
+        recent = store.recent_alerts(limit)
+    finally:
+        store.close()
+    for alert in recent:
+        row = _alert_dict(alert)
+        if as_json:
+            click.echo(json.dumps(_jsonable(row), ensure_ascii=False))
+            continue
+        why = f"  ({alert.last_error})" if alert.last_error and alert.status != "sent" else ""
+        click.echo(
+            f"{alert.id:>5} {alert.status:<8} {alert.channel:<12} {_when(alert.created_at)}  "
+            f"{alert.outlet}: {alert.story.title[:70]}  [{', '.join(row['rules'])}]{why}"
+        )
+
+
+@cli.command("send-test")
+@common_options
+@click.argument("channel")
+def send_test(config_dir: str, db: str | None, channel: str) -> None:
+    """Send a sample alert to CHANNEL (or `console`) to check it is set up."""
+    config = _load(config_dir)
+    channels = build_channels(config.channels, os.environ)
+    if channel not in channels:
+        raise click.ClickException(
+            f"no channel {channel!r}; channels are {', '.join(sorted(channels))}"
+        )
+    sample = Alert(
+        id=0,
+        channel=channel,
+        outlet="monitor",
+        story=Story(
+            feed="monitor",
+            guid="send-test",
+            link="https://example.org/monitor-send-test",
+            title="Test alert from monitor",
+            summary="If you can read this, the channel works. <!channel> stays inert text.",
+            published=utcnow(),
+        ),
+        matches=(Match("send-test", "Channel test", ("monitor",)),),
+    )
+    notifier = Notifier(channels)
+    try:
+        note = notifier.send(channel, render(sample, notifier.kind(channel)))
+    except Exception as e:
+        raise click.ClickException(f"{channel}: {e}") from e
+    click.echo(f"sent to {channel}" + (f" ({note})" if note else ""), err=True)
+
+
+def main() -> None:
+    """Entry point of the `monitor` command."""
+    cli(prog_name="monitor")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

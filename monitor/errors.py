@@ -1,0 +1,65 @@
+"""Every error monitor raises on purpose.
+
+    MonitorError
+    ├── ConfigError          the configuration is invalid; carries every Problem found
+    ├── QueryError           a rule's query does not parse; carries the column
+    ├── FetchError           a feed could not be fetched (permanent=True: do not hurry back)
+    ├── ParseError           fetched bytes are not a feed we will read
+    └── DeliveryError        a channel refused or failed to take an alert
+
+The CLI turns these into one-line messages; the daemon logs them and carries on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MonitorError(Exception):
+    """Base of every error monitor raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the configuration, located for an editor: path:line:col."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+
+
+class ConfigError(MonitorError):
+    """The configuration has problems; `problems` lists every one of them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class QueryError(MonitorError):
+    """A query does not parse. `column` is 1-based within the query text."""
+
+    def __init__(self, message: str, column: int) -> None:
+        self.message = message
+        self.column = column
+        super().__init__(f"column {column}: {message}")
+
+
+class FetchError(MonitorError):
+    """A feed could not be fetched. Permanent errors (404, 410, bad URL) will not mend soon."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        self.permanent = permanent
+        super().__init__(message)
+
+
+class ParseError(MonitorError):
+    """The bytes are not a feed we will read (not XML, entity declarations, no items)."""
+
+
+class DeliveryError(MonitorError):
+    """A channel did not accept an alert; the alert stays pending."""

@@ -1,0 +1,102 @@
+"""The plain values that flow between stages: fetched bytes → stories → matches → alerts.
+
+Every stage takes and returns these; none reaches into another stage's internals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the store remembers between polls of one feed (for conditional GET)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The outcome of one successful fetch. `content` is None on 304 Not Modified."""
+
+    url: str
+    status: int
+    content: bytes | None
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class Story:
+    """One feed item as plain text, ready to store and match."""
+
+    feed: str
+    guid: str
+    link: str
+    title: str
+    summary: str = ""
+    content: str = ""
+    published: datetime | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """All matchable text: title, summary and content, one per line."""
+        return "\n".join(part for part in (self.title, self.summary, self.content) if part)
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """What parse makes of a document: the feed's own title, its stories and any warning."""
+
+    title: str
+    stories: tuple[Story, ...]
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """One rule that fired on one story, with the words that made it fire."""
+
+    rule_id: str
+    rule_name: str
+    terms: tuple[str, ...]
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredStory:
+    """A story the store accepted as new, with the id it was given."""
+
+    id: int
+    story: Story
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message owed to one channel about one story, possibly for several rules."""
+
+    id: int
+    channel: str
+    story: Story
+    outlet: str
+    matches: tuple[Match, ...]
+    status: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered alert: what a channel sends. `body_format` is text, markdown or html."""
+
+    title: str
+    body: str
+    body_format: str

@@ -1,0 +1,242 @@
+"""The orchestrator: runs feeds through fetch → parse → store (dedupe) → match → alerts,
+and alerts through render → notify. It owns no logic of its own beyond the order of
+the stages and what to do when one fails; the stages come in as arguments.
+
+Fetch and parse run in a bounded pool of threads; everything that writes to the store
+happens on the calling thread, so the store has a single writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from monitor.config import Feed
+from monitor.errors import DeliveryError, FetchError, ParseError
+from monitor.fetch import Fetcher
+from monitor.match import Matcher
+from monitor.models import FeedState, ParsedFeed
+from monitor.notify import Notifier
+from monitor.parse import parse_feed
+from monitor.render import render
+from monitor.store import PollRecord, Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    """A feed after fetch and parse: its stories, or why there are none."""
+
+    feed: Feed
+    parsed: ParsedFeed | None  # None when not modified or failed
+    state: FeedState
+    error: str | None = None
+    not_modified: bool = False
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What polling one feed did."""
+
+    feed: str
+    status: str  # ok, not-modified, error
+    stories: int = 0
+    new_stories: int = 0
+    alerts: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+
+
+def alert_backoff(attempts: int) -> timedelta:
+    """How long a failed alert waits before its next attempt: 30 s doubling, at most 1 h."""
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+class Pipeline:
+    """One feed or one batch of alerts at a time through the stages."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        fetcher: Fetcher,
+        matcher: Matcher,
+        notifier: Notifier,
+        retry_after_error: float = 600.0,
+        max_attempts: int = 10,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.fetcher = fetcher
+        self.matcher = matcher
+        self.notifier = notifier
+        self.retry_after_error = retry_after_error
+        self.max_attempts = max_attempts
+        self.clock = clock
+
+    def fetch(self, feed: Feed, state: FeedState) -> FetchOutcome:
+        """Fetch and parse one feed; safe to run in a worker thread (no store access)."""
+        try:
+            fetched = self.fetcher.fetch(feed.url, state)
+            if fetched.content is None:
+                return FetchOutcome(feed, None, state, not_modified=True)
+            parsed = parse_feed(
+                fetched.content, feed=feed.name, base_url=fetched.url, headers=fetched.headers
+            )
+            return FetchOutcome(feed, parsed, FeedState(fetched.etag, fetched.last_modified))
+        except (FetchError, ParseError) as e:
+            return FetchOutcome(feed, None, state, error=str(e))
+        except Exception as e:  # a bug in one feed's handling must not stop the others
+            log.exception("feed=%s unexpected error", feed.name)
+            return FetchOutcome(feed, None, state, error=f"internal error: {type(e).__name__}: {e}")
+
+    def ingest(self, fetched: FetchOutcome) -> PollResult:
+        """Store what a fetch brought, match the new stories, queue their alerts."""
+        feed, now = fetched.feed, self.clock()
+        if fetched.error is not None or fetched.parsed is None:
+            status = "not-modified" if fetched.not_modified else "error"
+            delay = (
+                feed.interval
+                if fetched.not_modified
+                else max(feed.interval, self.retry_after_error)
+            )
+            self.store.record_poll(
+                PollRecord(
+                    feed.name,
+                    now,
+                    status,
+                    now + timedelta(seconds=delay),
+                    fetched.error,
+                    fetched.state,
+                )
+            )
+            if status == "error":
+                log.warning(
+                    "feed=%s poll failed: %s (next try in %ds)", feed.name, fetched.error, delay
+                )
+            return PollResult(feed.name, status, error=fetched.error)
+        parsed = fetched.parsed
+        if parsed.warning:
+            log.warning("feed=%s %s", feed.name, parsed.warning)
+        new = self.store.add_stories(parsed.stories, now)
+        alerts = 0
+        for stored in new:
+            matches = self.matcher.match(stored.story)
+            if matches:
+                alerts += self.store.add_alerts(stored.id, matches, now)
+                log.info(
+                    "feed=%s story=%r matched %s",
+                    feed.name,
+                    stored.story.title[:80],
+                    ", ".join(m.rule_id for m in matches),
+                )
+        self.store.record_poll(
+            PollRecord(
+                feed.name,
+                now,
+                "ok",
+                now + timedelta(seconds=feed.interval),
+                None,
+                fetched.state,
+                len(new),
+            )
+        )
+        log.log(
+            logging.INFO if new else logging.DEBUG,
+            "feed=%s polled: %d stories, %d new, %d alerts queued",
+            feed.name,
+            len(parsed.stories),
+            len(new),
+            alerts,
+        )
+        return PollResult(feed.name, "ok", len(parsed.stories), len(new), alerts)
+
+    def poll(
+        self, feeds: Sequence[Feed], *, workers: int = 4, stop: threading.Event | None = None
+    ) -> list[PollResult]:
+        """Fetch feeds in a pool of `workers` threads and ingest each as it arrives.
+        When `stop` is set, feeds not yet started are left for next time."""
+        stop = stop or threading.Event()
+        results: list[PollResult] = []
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+            futures: list[Future[FetchOutcome | None]] = [
+                pool.submit(self._fetch_unless_stopped, feed, stop) for feed in feeds
+            ]
+            for future in as_completed(futures):
+                fetched = future.result()
+                if fetched is None:
+                    continue
+                try:
+                    results.append(self.ingest(fetched))
+                except Exception as e:  # one feed's bad luck with the store must not stop the rest
+                    log.exception("feed=%s could not be stored", fetched.feed.name)
+                    results.append(PollResult(fetched.feed.name, "error", error=repr(e)))
+        return results
+
+    def _fetch_unless_stopped(self, feed: Feed, stop: threading.Event) -> FetchOutcome | None:
+        if stop.is_set():
+            return None
+        return self.fetch(feed, self.store.feed_state(feed.name))
+
+    def poll_due(
+        self, feeds: Sequence[Feed], *, workers: int = 4, stop: threading.Event | None = None
+    ) -> list[PollResult]:
+        """Poll the feeds whose next poll time has come."""
+        by_name = {feed.name: feed for feed in feeds}
+        due = [by_name[name] for name in self.store.due_feeds(self.clock()) if name in by_name]
+        return self.poll(due, workers=workers, stop=stop) if due else []
+
+    def deliver(self, stop: threading.Event | None = None) -> DeliveryReport:
+        """Send every pending alert that is due; a failure leaves it pending for a retry."""
+        sent = failed = 0
+        for alert in self.store.pending_alerts(self.clock()):
+            if stop is not None and stop.is_set():
+                break
+            message = render(alert, self.notifier.kind(alert.channel))
+            try:
+                note = self.notifier.send(alert.channel, message)
+            except DeliveryError as e:
+                now = self.clock()
+                status = self.store.mark_attempt_failed(
+                    alert.id,
+                    str(e),
+                    now,
+                    now + alert_backoff(alert.attempts + 1),
+                    self.max_attempts,
+                )
+                failed += 1
+                log.warning(
+                    "alert=%d channel=%s story=%r send failed (%s): %s",
+                    alert.id,
+                    alert.channel,
+                    alert.story.title[:80],
+                    status,
+                    e,
+                )
+                continue
+            self.store.mark_sent(alert.id, self.clock(), note)
+            sent += 1
+            log.info(
+                "alert=%d channel=%s story=%r sent%s",
+                alert.id,
+                alert.channel,
+                alert.story.title[:80],
+                f" ({note})" if note else "",
+            )
+        return DeliveryReport(sent, failed)

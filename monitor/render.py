@@ -1,0 +1,137 @@
+"""Rendering: an alert → the message a channel sends, with feed text escaped for it. Pure.
+
+Feed text is hostile until proven otherwise. In Slack, `<!channel>` in a headline is a
+live @channel ping and `<url|text>` a disguised link; in email, feed HTML would be shown
+as HTML. Every piece of feed text therefore goes through the escaper of its channel,
+and only http(s) links are ever made clickable.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlsplit
+
+from monitor.models import Alert, Message, Story
+
+SNIPPET_CHARS = 280
+MAX_TERMS = 12
+
+# CommonMark escapes for the characters that would make links, mentions or emphasis in
+# Slack. apprise turns "\<" into "&lt;" and entity-escapes "&" itself, so a feed's
+# "<!channel>" arrives as inert text.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
+
+
+def escape_markdown(text: str) -> str:
+    """Escape feed text for apprise's Markdown-to-Slack conversion."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def safe_link(link: str) -> str | None:
+    """The link if it is http(s), else None: javascript: and friends are never linked."""
+    scheme = urlsplit(link).scheme.lower() if link else ""
+    return link if scheme in ("http", "https") else None
+
+
+def one_line(text: str) -> str:
+    """Text with its line breaks folded to spaces (for titles and subjects)."""
+    return " ".join(text.split())
+
+
+def snippet(story: Story, terms: tuple[str, ...], width: int = SNIPPET_CHARS) -> str:
+    """A short piece of the story around the first matched word outside the headline."""
+    body = one_line(story.summary or story.content) or one_line(story.title)
+    if len(body) <= width:
+        return body
+    lowered = body.casefold()
+    hits = [i for i in (lowered.find(t.casefold()) for t in terms) if i >= 0]
+    start = max(0, min(hits) - width // 3) if hits else 0
+    if start:
+        space = body.find(" ", start)
+        start = space + 1 if 0 <= space < start + 20 else start
+    end = min(len(body), start + width)
+    if end < len(body):
+        space = body.rfind(" ", start, end)
+        end = space if space > start + width // 2 else end
+    return ("…" if start else "") + body[start:end].strip() + ("…" if end < len(body) else "")
+
+
+def _published(alert: Alert) -> str:
+    published = alert.story.published
+    return published.strftime("%Y-%m-%d %H:%M UTC") if published else "time not given"
+
+
+def _terms(terms: tuple[str, ...]) -> tuple[str, ...]:
+    return terms[:MAX_TERMS] + (("…",) if len(terms) > MAX_TERMS else ())
+
+
+def _all_terms(alert: Alert) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t for m in alert.matches for t in m.terms))
+
+
+def headline(alert: Alert) -> str:
+    """The story's title, or a stand-in when the feed gave none."""
+    return one_line(alert.story.title) or "(untitled story)"
+
+
+def render_text(alert: Alert) -> Message:
+    """Plain text, for the console and for channels that take no markup."""
+    lines = [
+        headline(alert),
+        f"{alert.outlet} · {_published(alert)}",
+        alert.story.link or "(no link)",
+    ]
+    for m in alert.matches:
+        lines.append(f"rule {m.rule_name} [{m.rule_id}] matched: {', '.join(_terms(m.terms))}")
+    text = snippet(alert.story, _all_terms(alert))
+    if text:
+        lines.append(f"> {text}")
+    return Message(
+        title=f"{headline(alert)} — {alert.outlet}", body="\n".join(lines), body_format="text"
+    )
+
+
+def render_slack(alert: Alert) -> Message:
+    """Markdown that apprise turns into Slack mrkdwn; every feed string escaped."""
+    title = escape_markdown(headline(alert))
+    link = safe_link(alert.story.link)
+    lines = [f"**[{title}](<{link}>)**" if link else f"**{title}**"]
+    lines.append(f"{escape_markdown(alert.outlet)} · {_published(alert)}")
+    for m in alert.matches:
+        terms = ", ".join(escape_markdown(t) for t in _terms(m.terms))
+        lines.append(f"Rule: **{escape_markdown(m.rule_name)}** — matched: {terms}")
+    text = snippet(alert.story, _all_terms(alert))
+    if text:
+        lines.append(f"> {escape_markdown(text)}")
+    return Message(title="", body="\n".join(lines), body_format="markdown")
+
+
+def render_email(alert: Alert) -> Message:
+    """An HTML email; feed text is escaped, never passed through as markup."""
+    e = html.escape
+    link = safe_link(alert.story.link)
+    title = e(headline(alert))
+    parts = [f'<h2><a href="{e(link)}">{title}</a></h2>' if link else f"<h2>{title}</h2>"]
+    parts.append(f"<p>{e(alert.outlet)} · {e(_published(alert))}</p>")
+    parts.append("<ul>")
+    for m in alert.matches:
+        terms = ", ".join(f"<b>{e(t)}</b>" for t in _terms(m.terms))
+        parts.append(f"<li>Rule <b>{e(m.rule_name)}</b> ({e(m.rule_id)}) matched: {terms}</li>")
+    parts.append("</ul>")
+    text = snippet(alert.story, _all_terms(alert))
+    if text:
+        parts.append(f"<blockquote>{e(text)}</blockquote>")
+    if link:
+        parts.append(f'<p><a href="{e(link)}">{e(link)}</a></p>')
+    subject = f"[monitor] {headline(alert)} — {alert.outlet}"
+    return Message(title=subject, body="\n".join(parts), body_format="html")
+
+
+def render(alert: Alert, kind: str) -> Message:
+    """The message for a channel kind: slack, email, or text (console and the rest)."""
+    if kind == "slack":
+        return render_slack(alert)
+    if kind == "email":
+        return render_email(alert)
+    return render_text(alert)

@@ -1,0 +1,361 @@
+"""The SQLite store (sqlite-utils): one file, WAL mode, one writer.
+
+One connection serves the whole process behind a lock: the SQLite on our machines (3.40)
+has a WAL corruption bug when several connections write at once, and a single writer is
+all one daemon needs. The schema lives in the migrations below, each run in a transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from monitor.config import Feed
+from monitor.dedupe import canonical_link
+from monitor.models import Alert, FeedState, Match, StoredStory, Story
+from monitor.store import FeedStatus, PollRecord
+
+migrations = Migrations("monitor")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    # Feeds keep their polling state here, not in the scheduler's memory, so a restart
+    # resumes where it left off.
+    db.table("feeds").create(
+        {
+            "name": str,
+            "url": str,
+            "title": str,
+            "interval": float,
+            "configured": int,  # 1 while feeds.yaml lists it
+            "etag": str,
+            "last_modified": str,
+            "last_polled_at": str,
+            "last_status": str,
+            "last_error": str,
+            "next_poll_at": str,
+            "failures": int,
+        },
+        pk="name",
+        not_null={"url", "title", "interval"},
+        defaults={"configured": 1, "failures": 0},
+    )
+    db.table("stories").create(
+        {
+            "id": int,
+            "feed": str,
+            "guid": str,
+            "link": str,
+            "canonical_link": str,
+            "title": str,
+            "summary": str,
+            "content": str,
+            "published": str,
+            "authors": str,
+            "tags": str,  # JSON lists
+            "first_seen": str,
+        },
+        pk="id",
+        not_null={"feed", "guid", "first_seen"},
+    )
+    db.table("stories").create_index(["feed", "guid"], unique=True)
+    db.table("stories").create_index(["canonical_link"])
+    db.table("matches").create(
+        {"story_id": int, "rule_id": str, "rule_name": str, "terms": str, "matched_at": str},
+        pk=("story_id", "rule_id"),
+        foreign_keys=[("story_id", "stories", "id")],
+    )
+    # One alert per story and channel, however many rules sent it there.
+    db.table("alerts").create(
+        {
+            "id": int,
+            "story_id": int,
+            "channel": str,
+            "matches": str,  # JSON: [{rule_id, rule_name, terms, channels}]
+            "status": str,  # pending, sent, failed
+            "attempts": int,
+            "last_error": str,
+            "note": str,
+            "created_at": str,
+            "updated_at": str,
+            "sent_at": str,
+            "next_attempt_at": str,  # a failed attempt backs off until then
+        },
+        pk="id",
+        foreign_keys=[("story_id", "stories", "id")],
+        not_null={"story_id", "channel", "status"},
+        defaults={"attempts": 0, "status": "pending"},
+    )
+    db.table("alerts").create_index(["story_id", "channel"], unique=True)
+    db.table("alerts").create_index(["status", "next_attempt_at"])
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(method: Callable[P, R]) -> Callable[P, R]:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with args[0]._lock:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    wrapper.__doc__ = method.__doc__
+    wrapper.__name__ = method.__name__
+    return wrapper
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class SQLiteStore:
+    """The Store protocol on one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(conn)
+        self.db.execute("PRAGMA foreign_keys = ON")
+        if str(path) != ":memory:":
+            self.db.enable_wal()
+        self._lock = threading.RLock()
+        migrations.apply(self.db)
+
+    @_locked
+    def close(self) -> None:
+        self.db.close()
+
+    @_locked
+    def sync_feeds(self, feeds: Sequence[Feed]) -> None:
+        with self.db.atomic():
+            self.db.execute("UPDATE feeds SET configured = 0")
+            for feed in feeds:
+                self.db.execute(
+                    """INSERT INTO feeds (name, url, title, interval, configured)
+                       VALUES (?, ?, ?, ?, 1)
+                       ON CONFLICT (name) DO UPDATE SET
+                         -- a new URL is a new feed: forget the old one's validators
+                         etag = CASE WHEN url = excluded.url THEN etag END,
+                         last_modified = CASE WHEN url = excluded.url THEN last_modified END,
+                         url = excluded.url, title = excluded.title,
+                         interval = excluded.interval, configured = 1""",
+                    [feed.name, feed.url, feed.title, feed.interval],
+                )
+
+    @_locked
+    def due_feeds(self, now: datetime) -> list[str]:
+        rows = self.db.execute(
+            """SELECT name FROM feeds WHERE configured = 1
+               AND (next_poll_at IS NULL OR next_poll_at <= ?)
+               ORDER BY next_poll_at IS NOT NULL, next_poll_at, name""",
+            [_iso(now)],
+        ).fetchall()
+        return [name for (name,) in rows]
+
+    @_locked
+    def feed_state(self, feed: str) -> FeedState:
+        row = self.db.execute(
+            "SELECT etag, last_modified FROM feeds WHERE name = ?", [feed]
+        ).fetchone()
+        return FeedState(*row) if row else FeedState()
+
+    @_locked
+    def record_poll(self, record: PollRecord) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                """UPDATE feeds SET last_polled_at = ?, last_status = ?, last_error = ?,
+                     next_poll_at = ?,
+                     failures = CASE WHEN ? = 'error' THEN failures + 1 ELSE 0 END,
+                     etag = CASE WHEN ? = 'error' THEN etag ELSE ? END,
+                     last_modified = CASE WHEN ? = 'error' THEN last_modified ELSE ? END
+                   WHERE name = ?""",
+                [
+                    _iso(record.polled_at),
+                    record.status,
+                    record.error,
+                    _iso(record.next_poll_at),
+                    record.status,
+                    record.status,
+                    record.state.etag,
+                    record.status,
+                    record.state.last_modified,
+                    record.feed,
+                ],
+            )
+
+    @_locked
+    def add_stories(self, stories: Sequence[Story], now: datetime) -> list[StoredStory]:
+        new: list[StoredStory] = []
+        with self.db.atomic():
+            for story in stories:
+                canonical = canonical_link(story.link)
+                seen = self.db.execute(
+                    """SELECT 1 FROM stories WHERE (feed = ? AND guid = ?)
+                       OR (? != '' AND canonical_link = ?) LIMIT 1""",
+                    [story.feed, story.guid, canonical, canonical],
+                ).fetchone()
+                if seen:
+                    continue
+                cursor = self.db.execute(
+                    """INSERT INTO stories (feed, guid, link, canonical_link, title, summary,
+                         content, published, authors, tags, first_seen)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [
+                        story.feed,
+                        story.guid,
+                        story.link,
+                        canonical,
+                        story.title,
+                        story.summary,
+                        story.content,
+                        _iso(story.published),
+                        json.dumps(story.authors),
+                        json.dumps(story.tags),
+                        _iso(now),
+                    ],
+                )
+                assert cursor.lastrowid is not None
+                new.append(StoredStory(cursor.lastrowid, story))
+        return new
+
+    @_locked
+    def add_alerts(self, story_id: int, matches: Sequence[Match], now: datetime) -> int:
+        by_channel: dict[str, list[Match]] = {}
+        for match in matches:
+            for channel in match.channels:
+                by_channel.setdefault(channel, []).append(match)
+        added = 0
+        with self.db.atomic():
+            for match in matches:
+                self.db.execute(
+                    """INSERT OR IGNORE INTO matches
+                         (story_id, rule_id, rule_name, terms, matched_at)
+                       VALUES (?, ?, ?, ?, ?)""",
+                    [story_id, match.rule_id, match.rule_name, json.dumps(match.terms), _iso(now)],
+                )
+            for channel, channel_matches in by_channel.items():
+                cursor = self.db.execute(
+                    """INSERT OR IGNORE INTO alerts (story_id, channel, matches, status,
+                         created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)""",
+                    [story_id, channel, _dump_matches(channel_matches), _iso(now), _iso(now)],
+                )
+                added += cursor.rowcount
+        return added
+
+    @_locked
+    def pending_alerts(self, now: datetime, limit: int = 100) -> list[Alert]:
+        return self._alerts(
+            """WHERE a.status = 'pending' AND (a.next_attempt_at IS NULL OR a.next_attempt_at <= ?)
+               ORDER BY a.id LIMIT ?""",
+            [_iso(now), limit],
+        )
+
+    @_locked
+    def recent_alerts(self, limit: int = 50) -> list[Alert]:
+        return self._alerts("ORDER BY a.id DESC LIMIT ?", [limit])
+
+    @_locked
+    def mark_sent(self, alert_id: int, now: datetime, note: str | None = None) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                """UPDATE alerts SET status = 'sent', attempts = attempts + 1, sent_at = ?,
+                     updated_at = ?, note = ? WHERE id = ?""",
+                [_iso(now), _iso(now), note, alert_id],
+            )
+
+    @_locked
+    def mark_attempt_failed(
+        self, alert_id: int, error: str, now: datetime, retry_at: datetime, max_attempts: int
+    ) -> str:
+        with self.db.atomic():
+            self.db.execute(
+                """UPDATE alerts SET attempts = attempts + 1, last_error = ?, updated_at = ?,
+                     next_attempt_at = ?,
+                     status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'pending' END
+                   WHERE id = ?""",
+                [error, _iso(now), _iso(retry_at), max_attempts, alert_id],
+            )
+            row = self.db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()
+        return str(row[0]) if row else "missing"
+
+    @_locked
+    def feed_statuses(self) -> list[FeedStatus]:
+        rows = self.db.execute(
+            """SELECT f.name, f.title, f.url, f.interval, f.last_polled_at, f.last_status,
+                 f.last_error, f.next_poll_at, f.failures,
+                 (SELECT count(*) FROM stories s WHERE s.feed = f.name)
+               FROM feeds f WHERE f.configured = 1 ORDER BY f.name"""
+        ).fetchall()
+        return [
+            FeedStatus(r[0], r[1], r[2], r[3], _dt(r[4]), r[5], r[6], _dt(r[7]), r[8], r[9])
+            for r in rows
+        ]
+
+    def _alerts(self, tail: str, params: list[Any]) -> list[Alert]:
+        rows = self.db.query(
+            f"""SELECT a.id, a.channel, a.matches, a.status, a.attempts, a.last_error,
+                  a.created_at, a.sent_at, s.feed, s.guid, s.link, s.title, s.summary,
+                  s.content, s.published, s.authors, s.tags, coalesce(f.title, s.feed) AS outlet
+                FROM alerts a JOIN stories s ON s.id = a.story_id
+                LEFT JOIN feeds f ON f.name = s.feed {tail}""",
+            params,
+        )
+        return [_alert(row) for row in rows]
+
+
+def _dump_matches(matches: Sequence[Match]) -> str:
+    return json.dumps(
+        [
+            {
+                "rule_id": m.rule_id,
+                "rule_name": m.rule_name,
+                "terms": list(m.terms),
+                "channels": list(m.channels),
+            }
+            for m in matches
+        ]
+    )
+
+
+def _alert(row: dict[str, Any]) -> Alert:
+    story = Story(
+        feed=row["feed"],
+        guid=row["guid"],
+        link=row["link"] or "",
+        title=row["title"] or "",
+        summary=row["summary"] or "",
+        content=row["content"] or "",
+        published=_dt(row["published"]),
+        authors=tuple(json.loads(row["authors"] or "[]")),
+        tags=tuple(json.loads(row["tags"] or "[]")),
+    )
+    matches = tuple(
+        Match(m["rule_id"], m["rule_name"], tuple(m["terms"]), tuple(m.get("channels", [])))
+        for m in json.loads(row["matches"] or "[]")
+    )
+    return Alert(
+        id=row["id"],
+        channel=row["channel"],
+        story=story,
+        outlet=row["outlet"],
+        matches=matches,
+        status=row["status"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        created_at=_dt(row["created_at"]),
+        sent_at=_dt(row["sent_at"]),
+    )

@@ -1,0 +1,509 @@
+"""load_config: the bundled config, durations, overrides, and what a broken file costs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config, parse_duration
+from monitor.errors import ConfigError, Problem
+from tests.conftest import ROOT, MakeConfig
+
+BUNDLED = ROOT / "config"
+
+ONE_RULE = {
+    "r.yaml": """\
+    rules:
+      - id: r1
+        query: Libya
+        channels: [console]
+    """
+}
+
+
+# The bundled config
+
+
+def test_the_bundled_config_loads_without_problems() -> None:
+    config = load_config(BUNDLED)
+
+    assert config.problems == []
+    assert len(config.feeds) == 8
+    assert [r.id for r in config.rules] == [
+        "libya-ceasefire-breach",
+        "libya-arms-embargo-flights",
+        "libya-named-towns",
+    ]
+    assert sorted(config.channels) == ["desk-email", "desk-slack"]
+
+
+def test_the_seed_feeds_relative_path_is_resolved_against_the_config_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not the repo: the path must not depend on the cwd
+
+    seed = next(f for f in load_config(BUNDLED).feeds if f.name == "seed")
+
+    assert seed.url == str(ROOT / "seeds" / "founding-article.rss")
+    assert Path(seed.url).is_file()
+
+
+def test_the_bundled_feeds_keep_their_titles_and_tags() -> None:
+    feeds = {f.name: f for f in load_config(BUNDLED).feeds}
+
+    assert feeds["seed"].title == "The New Arab (founding article)"
+    assert feeds["seed"].tags == ("seed",)
+    assert feeds["aljazeera"].url == "https://www.aljazeera.com/xml/rss/all.xml"
+
+
+def test_a_feeds_interval_overrides_poll_interval_in_the_bundled_config() -> None:
+    config = load_config(BUNDLED)
+    intervals = {f.name: f.interval for f in config.feeds}
+
+    assert config.settings.poll.interval == 300.0
+    assert intervals["seed"] == 60.0
+    assert intervals["un-news-africa"] == 900.0
+    assert intervals["reliefweb-libya"] == 1800.0
+    assert intervals["aljazeera"] == 300.0
+
+
+def test_channel_variables_are_left_for_notify_to_expand(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MONITOR_SLACK_WEBHOOK", "https://hooks.slack.com/services/T0/B0/x")
+    monkeypatch.setenv("MONITOR_EMAIL_URL", "mailtos://u:p@smtp.example.org")
+
+    config = load_config(BUNDLED)
+
+    assert config.channels["desk-slack"].url == "${MONITOR_SLACK_WEBHOOK}"
+    assert config.channels["desk-email"].url == "${MONITOR_EMAIL_URL}"
+
+
+# Durations
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        pytest.param("90s", 90.0, id="seconds"),
+        pytest.param("5m", 300.0, id="minutes"),
+        pytest.param("1h", 3600.0, id="hours"),
+        pytest.param("1d", 86400.0, id="days"),
+        pytest.param("1.5h", 5400.0, id="fraction"),
+        pytest.param("45", 45.0, id="text-without-unit"),
+        pytest.param(30, 30.0, id="int"),
+        pytest.param(2.5, 2.5, id="float"),
+    ],
+)
+def test_a_duration_parses_to_seconds(value: object, seconds: float) -> None:
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("soon", id="word"),
+        pytest.param("5 minutes", id="spelled-unit"),
+        pytest.param("1w", id="unknown-unit"),
+        pytest.param("-5m", id="negative-text"),
+        pytest.param("", id="empty"),
+        pytest.param(0, id="zero"),
+        pytest.param(-1, id="negative-number"),
+        pytest.param(True, id="bool"),
+    ],
+)
+def test_a_bad_duration_is_refused(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        pytest.param("90s", 90.0, id="90s"),
+        pytest.param("5m", 300.0, id="5m"),
+        pytest.param("1h", 3600.0, id="1h"),
+        pytest.param("30", 30.0, id="30"),
+    ],
+)
+def test_poll_interval_in_monitor_yaml_accepts_durations(
+    make_config: MakeConfig, text: str, seconds: float
+) -> None:
+    config = load_config(make_config(monitor=f"poll:\n  interval: {text}\n"))
+
+    assert config.settings.poll.interval == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("soon", "interval: 'soon' is not a duration such as 90s, 5m, 1h", id="word"),
+        pytest.param("0", "interval: a duration must be positive", id="zero"),
+        pytest.param(
+            "true",
+            "interval: a duration is a number of seconds or text such as 90s, 5m, 1h",
+            id="bool",
+        ),
+    ],
+)
+def test_a_bad_poll_interval_is_a_located_problem(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(monitor=f"poll:\n  interval: {text}\n")
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(directory)
+
+    assert excinfo.value.problems == [Problem("config/monitor.yaml", 2, 13, message)]
+
+
+def test_a_feed_with_a_bad_interval_is_left_out_and_reported(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(
+        feeds="""\
+        feeds:
+          - name: often
+            url: https://example.org/often.xml
+            interval: often
+          - name: fine
+            url: https://example.org/fine.xml
+        """,
+        rules=ONE_RULE,
+    )
+
+    config = load_config(directory)
+
+    assert [f.name for f in config.feeds] == ["fine"]
+    assert config.problems == [
+        Problem(
+            "config/feeds.yaml", 4, 15, "interval: 'often' is not a duration such as 90s, 5m, 1h"
+        )
+    ]
+
+
+def test_a_feeds_own_interval_overrides_poll_interval(make_config: MakeConfig) -> None:
+    directory = make_config(
+        monitor="poll:\n  interval: 10m\n",
+        feeds="""\
+        feeds:
+          - name: quick
+            url: https://example.org/quick.xml
+            interval: 90s
+          - name: plain
+            url: https://example.org/plain.xml
+        """,
+    )
+
+    intervals = {f.name: f.interval for f in load_config(directory).feeds}
+
+    assert intervals == {"quick": 90.0, "plain": 600.0}
+
+
+# Feed URLs
+
+
+def test_feed_urls_and_absolute_paths_are_kept_and_relative_paths_resolved(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    absolute = tmp_path / "elsewhere.xml"
+    directory = make_config(
+        feeds=f"""\
+        feeds:
+          - name: web
+            url: https://example.org/feed.xml
+          - name: file-url
+            url: file:///srv/feeds/a.xml
+          - name: absolute
+            url: {absolute}
+          - name: relative
+            url: local/feed.xml
+        """
+    )
+
+    urls = {f.name: f.url for f in load_config(directory).feeds}
+
+    assert urls == {
+        "web": "https://example.org/feed.xml",
+        "file-url": "file:///srv/feeds/a.xml",
+        "absolute": str(absolute),
+        "relative": str(directory.resolve() / "local" / "feed.xml"),
+    }
+
+
+# Enabled and disabled
+
+
+def test_disabled_feeds_are_left_out_without_a_problem(make_config: MakeConfig) -> None:
+    directory = make_config(
+        feeds="""\
+        feeds:
+          - name: kept
+            url: https://example.org/on.xml
+          - name: dropped
+            url: https://example.org/off.xml
+            enabled: false
+        """
+    )
+
+    config = load_config(directory)
+
+    assert [f.name for f in config.feeds] == ["kept"]
+    assert config.problems == []
+
+
+def test_disabled_rules_are_left_out_without_a_problem(make_config: MakeConfig) -> None:
+    directory = make_config(
+        rules={
+            "r.yaml": """\
+            rules:
+              - id: kept
+                query: Libya
+                channels: [console]
+              - id: dropped
+                query: Tripoli
+                channels: [console]
+                enabled: false
+            """
+        }
+    )
+
+    config = load_config(directory)
+
+    assert [r.id for r in config.rules] == ["kept"]
+    assert config.problems == []
+
+
+def test_a_rule_without_a_name_is_named_by_its_id(make_config: MakeConfig) -> None:
+    rule = load_config(make_config(rules=ONE_RULE)).rules[0]
+
+    assert rule.name == "r1"
+    assert rule.channels == ("console",)
+
+
+# What a broken feed or rule costs
+
+
+def test_a_broken_feed_costs_only_itself(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(
+        feeds="""\
+        feeds:
+          - name: first
+            url: https://example.org/first.xml
+          - name: no-url
+          - name: bad name!
+            url: https://example.org/bad.xml
+          - just a string
+          - name: last
+            url: https://example.org/last.xml
+        """,
+        rules=ONE_RULE,
+    )
+
+    config = load_config(directory)
+
+    assert [f.name for f in config.feeds] == ["first", "last"]
+    assert [r.id for r in config.rules] == ["r1"]
+    assert config.problems == [
+        Problem("config/feeds.yaml", 4, 5, "missing required field 'url'"),
+        Problem(
+            "config/feeds.yaml",
+            5,
+            11,
+            "name: use letters, digits, '.', '_' and '-' only (got 'bad name!')",
+        ),
+        Problem("config/feeds.yaml", 7, 5, "each entry of 'feeds' must be a mapping"),
+    ]
+
+
+def test_a_duplicate_feed_name_keeps_the_first_feed(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(
+        feeds="""\
+        feeds:
+          - name: a
+            url: https://example.org/first.xml
+          - name: a
+            url: https://example.org/second.xml
+        """
+    )
+
+    config = load_config(directory)
+
+    assert [f.url for f in config.feeds] == ["https://example.org/first.xml"]
+    assert config.problems == [Problem("config/feeds.yaml", 4, 11, "duplicate feed name 'a'")]
+
+
+def test_a_broken_rule_costs_only_itself(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(
+        feeds="""\
+        feeds:
+          - name: a
+            url: https://example.org/a.xml
+        """,
+        rules={
+            "r.yaml": """\
+            rules:
+              - id: good
+                query: Libya
+                channels: [console]
+              - id: bad-query
+                query: Libya AND (Tripoli
+                channels: [console]
+              - id: no-channels
+                query: Sirte
+              - id: also-good
+                query: Misrata~
+                channels: [console]
+            """
+        },
+    )
+
+    config = load_config(directory)
+
+    assert [r.id for r in config.rules] == ["good", "also-good"]
+    assert [f.name for f in config.feeds] == ["a"]
+    assert config.problems == [
+        Problem("config/rules/r.yaml", 6, 22, "query: '(' is never closed"),
+        Problem("config/rules/r.yaml", 8, 5, "missing required field 'channels'"),
+    ]
+
+
+def test_a_rule_file_that_is_not_yaml_costs_only_that_file(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(
+        rules={
+            "a.yaml": """\
+            rules:
+              - id: broken
+                query: Libya
+               channels: [console]
+            """,
+            "b.yaml": """\
+            rules:
+              - id: fine
+                query: Libya
+                channels: [console]
+            """,
+        }
+    )
+
+    config = load_config(directory)
+
+    assert [r.id for r in config.rules] == ["fine"]
+    assert [(p.path, p.line) for p in config.problems] == [("config/rules/a.yaml", 4)]
+    assert config.problems[0].message.startswith("YAML: ")
+
+
+def test_a_config_without_rule_files_says_so(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    config = load_config(make_config(rules={}))
+
+    assert config.rules == []
+    assert config.problems == [Problem("config/rules", 1, 1, "no rule files (rules/*.yaml)")]
+
+
+def test_problem_paths_are_absolute_when_the_config_is_outside_the_working_directory(
+    make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = make_config(rules={"r.yaml": "rules:\n  - id: r1\n    query: Libya\n"})
+    monkeypatch.chdir(ROOT)
+
+    config = load_config(directory)
+
+    assert config.problems == [
+        Problem(str(directory / "rules" / "r.yaml"), 2, 5, "missing required field 'channels'")
+    ]
+
+
+# A broken monitor.yaml stops everything
+
+
+def test_a_broken_monitor_yaml_raises_config_error_with_every_located_problem(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(
+        monitor="""\
+        poll:
+          workers: 0
+        channel: {}
+        """
+    )
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(directory)
+
+    assert excinfo.value.problems == [
+        Problem(
+            "config/monitor.yaml", 2, 12, "workers: Input should be greater than or equal to 1"
+        ),
+        Problem("config/monitor.yaml", 3, 1, "unknown key 'channel'"),
+    ]
+    assert str(excinfo.value) == "\n".join(str(p) for p in excinfo.value.problems)
+
+
+def test_a_monitor_yaml_that_is_not_yaml_raises_config_error_at_its_line(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(monitor="poll:\n  interval: 5m\n   tick: 5s\n")
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(directory)
+
+    [problem] = excinfo.value.problems
+    assert (problem.path, problem.line) == ("config/monitor.yaml", 3)
+    assert problem.message.startswith("YAML: ")
+
+
+def test_a_channel_named_console_is_refused(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(monitor="channels:\n  console:\n    url: json://localhost\n")
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(directory)
+
+    assert excinfo.value.problems == [
+        Problem("config/monitor.yaml", 2, 3, "'console' is built in; pick another name")
+    ]
+
+
+def test_a_missing_config_directory_raises_config_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(missing)
+
+    assert excinfo.value.problems == [Problem(str(missing), 1, 1, "config directory not found")]
+
+
+def test_a_missing_monitor_yaml_means_the_defaults(make_config: MakeConfig) -> None:
+    config = load_config(make_config(monitor=None))
+
+    assert config.problems == []
+    assert config.settings.poll.interval == 300.0
+    assert config.settings.delivery.max_attempts == 10
+    assert config.channels == {}

@@ -1,0 +1,197 @@
+"""The orchestrator with real stages: files and a loopback HTTP server as feeds, a real
+SQLite file, the console as the channel. One broken feed never hides the others' news."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from monitor.config import ChannelSettings, Feed
+from monitor.errors import DeliveryError
+from monitor.fetch import Fetcher
+from monitor.match import Matcher, Rule
+from monitor.models import Message
+from monitor.notify import Notifier, build_channels
+from monitor.pipeline import Pipeline, alert_backoff
+from monitor.query import parse_query
+from monitor.sqlite import SQLiteStore
+
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>"""
+ITEM = "<item><title>{title}</title><link>{link}</link><guid>{guid}</guid></item>"
+
+
+def rss(*items: tuple[str, str, str]) -> str:
+    return RSS.format(items="".join(ITEM.format(title=t, link=lk, guid=g) for t, lk, g in items))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class FlakyNotifier(Notifier):
+    """The console notifier, failing the first `failures` sends."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(build_channels({}, {}), console=io.StringIO())
+        self.failures = failures
+
+    def send(self, channel: str, message: Message) -> str | None:
+        if self.failures:
+            self.failures -= 1
+            raise DeliveryError("HTTP 503 from the channel")
+        return super().send(channel, message)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "monitor.db")
+    yield s
+    s.close()
+
+
+def make_pipeline(store: SQLiteStore, notifier: Notifier, clock: Clock) -> Pipeline:
+    rule = Rule("misrata", "Misrata", parse_query("Misrata~"), ("console",))
+    return Pipeline(
+        store=store,
+        fetcher=Fetcher(),
+        matcher=Matcher([rule]),
+        notifier=notifier,
+        retry_after_error=600,
+        max_attempts=3,
+        clock=clock,
+    )
+
+
+def test_a_broken_feed_does_not_hide_the_other_feeds_news(
+    tmp_path: Path, store: SQLiteStore, httpserver: HTTPServer
+) -> None:
+    good = tmp_path / "good.xml"
+    good.write_text(rss(("Fighting near Misurata", "https://ex.org/1", "1")))
+    (tmp_path / "garbage.xml").write_text("<html><body>403 Request blocked</body></html>")
+    httpserver.expect_request("/gone").respond_with_data("gone", status=410)
+    httpserver.expect_request("/huge").respond_with_data("<rss>" + "x" * 20_000_000)
+    feeds = [
+        Feed("gone", httpserver.url_for("/gone"), "Gone", 60),
+        Feed("garbage", str(tmp_path / "garbage.xml"), "Garbage", 60),
+        Feed("huge", httpserver.url_for("/huge"), "Huge", 60),
+        Feed("missing", str(tmp_path / "nope.xml"), "Missing", 60),
+        Feed("good", str(good), "Good", 60),
+    ]
+    store.sync_feeds(feeds)
+    clock = Clock()
+    out = io.StringIO()
+    pipeline = make_pipeline(store, Notifier(build_channels({}, {}), console=out), clock)
+    results = {r.feed: r for r in pipeline.poll(feeds, workers=2)}
+    assert results["good"].status == "ok" and results["good"].alerts == 1
+    for name in ("gone", "garbage", "huge", "missing"):
+        assert results[name].status == "error", name
+        assert results[name].error
+    assert "410" in (results["gone"].error or "")
+    statuses = {s.name: s for s in store.feed_statuses()}
+    # Failed feeds come back after retry_after_error, good ones after their interval.
+    assert statuses["gone"].next_poll_at == clock.now + timedelta(seconds=600)
+    assert statuses["good"].next_poll_at == clock.now + timedelta(seconds=60)
+    assert pipeline.deliver().sent == 1
+    assert "Fighting near Misurata" in out.getvalue()
+
+
+def test_a_story_seen_before_never_alerts_again(tmp_path: Path, store: SQLiteStore) -> None:
+    feed_file = tmp_path / "f.xml"
+    feed_file.write_text(rss(("Misrata shelled", "https://ex.org/1?utm_source=a", "1")))
+    other_file = tmp_path / "g.xml"
+    other_file.write_text(rss(("Misrata shelled again", "https://EX.org/1#x", "other-guid")))
+    feeds = [Feed("f", str(feed_file), "F", 60), Feed("g", str(other_file), "G", 60)]
+    store.sync_feeds(feeds)
+    pipeline = make_pipeline(
+        store, Notifier(build_channels({}, {}), console=io.StringIO()), Clock()
+    )
+    assert sum(r.alerts for r in pipeline.poll(feeds[:1])) == 1
+    assert sum(r.alerts for r in pipeline.poll(feeds[:1])) == 0
+    assert sum(r.alerts for r in pipeline.poll(feeds[1:])) == 0
+
+
+def test_poll_due_polls_only_feeds_whose_time_has_come(tmp_path: Path, store: SQLiteStore) -> None:
+    feed_file = tmp_path / "f.xml"
+    feed_file.write_text(rss(("Nothing to see", "https://ex.org/1", "1")))
+    feeds = [Feed("f", str(feed_file), "F", 60)]
+    store.sync_feeds(feeds)
+    clock = Clock()
+    pipeline = make_pipeline(store, Notifier(build_channels({}, {}), console=io.StringIO()), clock)
+    assert [r.feed for r in pipeline.poll_due(feeds)] == ["f"]
+    assert pipeline.poll_due(feeds) == []
+    clock.now += timedelta(seconds=61)
+    assert [r.feed for r in pipeline.poll_due(feeds)] == ["f"]
+
+
+def test_a_failed_alert_stays_pending_and_is_retried_after_its_backoff(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    feed_file = tmp_path / "f.xml"
+    feed_file.write_text(rss(("Misrata shelled", "https://ex.org/1", "1")))
+    feeds = [Feed("f", str(feed_file), "F", 60)]
+    store.sync_feeds(feeds)
+    clock = Clock()
+    pipeline = make_pipeline(store, FlakyNotifier(failures=1), clock)
+    pipeline.poll(feeds)
+    report = pipeline.deliver()
+    assert (report.sent, report.failed) == (0, 1)
+    [alert] = store.recent_alerts()
+    assert alert.status == "pending" and alert.last_error == "HTTP 503 from the channel"
+    assert pipeline.deliver().sent == 0  # still backing off
+    clock.now += alert_backoff(1)
+    assert pipeline.deliver().sent == 1
+    assert store.recent_alerts()[0].status == "sent"
+
+
+def test_a_set_stop_flag_leaves_unstarted_feeds_for_next_time(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    feed_file = tmp_path / "f.xml"
+    feed_file.write_text(rss(("Misrata", "https://ex.org/1", "1")))
+    feeds = [Feed(f"f{i}", str(feed_file), "F", 60) for i in range(3)]
+    store.sync_feeds(feeds)
+    stop = threading.Event()
+    stop.set()
+    pipeline = make_pipeline(
+        store, Notifier(build_channels({}, {}), console=io.StringIO()), Clock()
+    )
+    assert pipeline.poll(feeds, stop=stop) == []
+    assert len(store.due_feeds(Clock()())) == 3
+
+
+def test_alert_backoff_doubles_and_is_capped_at_an_hour() -> None:
+    assert [alert_backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
+    assert alert_backoff(50) == timedelta(hours=1)
+
+
+def test_console_channels_with_settings_still_deliver(tmp_path: Path, store: SQLiteStore) -> None:
+    # A configured channel whose secret is unset prints to the console and counts as sent.
+    feed_file = tmp_path / "f.xml"
+    feed_file.write_text(rss(("Misrata", "https://ex.org/1", "1")))
+    feeds = [Feed("f", str(feed_file), "F", 60)]
+    store.sync_feeds(feeds)
+    out = io.StringIO()
+    channels = build_channels({"slack": ChannelSettings(url="${UNSET_FOR_TEST}")}, {})
+    rule = Rule("misrata", "Misrata", parse_query("Misrata"), ("slack",))
+    pipeline = Pipeline(
+        store=store,
+        fetcher=Fetcher(),
+        matcher=Matcher([rule]),
+        notifier=Notifier(channels, console=out),
+        clock=Clock(),
+    )
+    pipeline.poll(feeds)
+    assert pipeline.deliver().sent == 1
+    assert "[slack]" in out.getvalue()
+    [alert] = store.recent_alerts()
+    assert alert.status == "sent"

@@ -1,0 +1,238 @@
+"""The query language: text → syntax tree, and a QueryError that names the column."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.errors import QueryError
+from monitor.query import And, Not, Or, Phrase, Term, parse_query, positive_terms
+
+
+def test_adjacent_words_are_anded() -> None:
+    assert parse_query("Libya Tripoli") == And((Term("libya"), Term("tripoli")))
+
+
+def test_an_explicit_and_means_the_same_as_adjacency() -> None:
+    assert parse_query("Libya AND Tripoli") == parse_query("Libya Tripoli")
+
+
+def test_or_joins_alternatives() -> None:
+    assert parse_query("Benghazi OR Sirte") == Or((Term("benghazi"), Term("sirte")))
+
+
+def test_a_chain_of_ors_is_one_flat_or() -> None:
+    assert parse_query("a OR b OR c") == Or((Term("a"), Term("b"), Term("c")))
+
+
+def test_and_binds_tighter_than_or() -> None:
+    assert parse_query("a OR b c") == Or((Term("a"), And((Term("b"), Term("c")))))
+    assert parse_query("a AND b OR c AND d") == Or(
+        (And((Term("a"), Term("b"))), And((Term("c"), Term("d"))))
+    )
+
+
+def test_parentheses_group_an_or_inside_an_and() -> None:
+    assert parse_query("(a OR b) c") == And((Or((Term("a"), Term("b"))), Term("c")))
+
+
+def test_redundant_parentheses_leave_no_trace() -> None:
+    assert parse_query("((Libya))") == Term("libya")
+
+
+def test_not_negates_the_term_after_it() -> None:
+    assert parse_query("Libya NOT Lebanon") == And((Term("libya"), Not(Term("lebanon"))))
+
+
+def test_not_can_negate_a_group() -> None:
+    assert parse_query("NOT (a OR b)") == Not(Or((Term("a"), Term("b"))))
+
+
+def test_a_leading_minus_negates_like_not() -> None:
+    assert parse_query("-Lebanon") == Not(Term("lebanon"))
+    assert parse_query("Libya -Lebanon") == parse_query("Libya NOT Lebanon")
+
+
+def test_a_leading_minus_can_negate_a_group_or_a_phrase() -> None:
+    assert parse_query("-(a OR b)") == Not(Or((Term("a"), Term("b"))))
+    assert parse_query('-"cease fire"') == Not(Phrase(("cease", "fire")))
+
+
+def test_or_may_be_followed_by_not() -> None:
+    assert parse_query("a OR NOT b") == Or((Term("a"), Not(Term("b"))))
+
+
+def test_a_quoted_phrase_keeps_its_words_in_order() -> None:
+    assert parse_query('"fighting resumed"') == Phrase(("fighting", "resumed"))
+
+
+def test_a_quoted_single_word_is_a_plain_term() -> None:
+    assert parse_query('"Libya"') == Term("libya")
+
+
+def test_a_phrase_may_touch_the_word_before_it() -> None:
+    assert parse_query('Libya"cease fire"') == And((Term("libya"), Phrase(("cease", "fire"))))
+
+
+def test_unquoted_words_are_separate_terms_not_a_phrase() -> None:
+    assert parse_query("Abu Qurayn") == And((Term("abu"), Term("qurayn")))
+
+
+def test_a_trailing_star_makes_a_prefix_term() -> None:
+    assert parse_query("Libya*") == Term("libya", prefix=True)
+
+
+def test_a_prefix_of_two_letters_is_allowed() -> None:
+    assert parse_query("ab*") == Term("ab", prefix=True)
+
+
+def test_a_trailing_tilde_allows_edits_by_word_length() -> None:
+    assert parse_query("Misrata~") == Term("misrata", fuzz=-1)
+
+
+@pytest.mark.parametrize(
+    ("query", "fuzz"),
+    [
+        pytest.param("Misrata~0", 0, id="tilde-0-is-exact"),
+        pytest.param("Misrata~1", 1, id="tilde-1"),
+        pytest.param("Misrata~2", 2, id="tilde-2"),
+    ],
+)
+def test_a_tilde_with_a_digit_sets_the_number_of_edits(query: str, fuzz: int) -> None:
+    assert parse_query(query) == Term("misrata", fuzz=fuzz)
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        pytest.param("cease-fire", ("cease", "fire"), id="cease-fire"),
+        pytest.param("Al-Qaddahiya", ("al", "qaddahiya"), id="Al-Qaddahiya"),
+        pytest.param("U.N.", ("u", "n"), id="dotted-initials"),
+    ],
+)
+def test_a_bare_word_that_folds_to_several_words_is_a_phrase(
+    query: str, words: tuple[str, ...]
+) -> None:
+    assert parse_query(query) == Phrase(words)
+
+
+def test_a_hyphenated_word_means_the_same_as_the_quoted_phrase() -> None:
+    assert parse_query("cease-fire") == parse_query('"cease fire"')
+
+
+def test_a_minus_inside_a_word_is_not_a_not() -> None:
+    assert parse_query("-cease-fire") == Not(Phrase(("cease", "fire")))
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param(
+            "Libya and Tripoli",
+            And((Term("libya"), Term("and"), Term("tripoli"))),
+            id="lower-and-is-a-word",
+        ),
+        pytest.param("not Libya", And((Term("not"), Term("libya"))), id="lower-not-is-a-word"),
+        pytest.param("Or", Term("or"), id="title-case-or-is-a-word"),
+        pytest.param("Libya ANDY", And((Term("libya"), Term("andy"))), id="ANDY-is-a-word"),
+    ],
+)
+def test_only_upper_case_operators_are_operators(query: str, expected: object) -> None:
+    assert parse_query(query) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "word"),
+    [
+        pytest.param("MISRATA", "misrata", id="upper-case"),
+        pytest.param("Misrātah", "misratah", id="macron"),
+        pytest.param("لِيبِيَا", "ليبيا", id="arabic-harakat"),
+    ],
+)
+def test_query_words_are_folded_for_case_and_accents(query: str, word: str) -> None:
+    assert parse_query(query) == Term(word)
+
+
+def test_tabs_and_newlines_separate_words_like_spaces() -> None:
+    assert parse_query("Libya\tAND\nTripoli") == And((Term("libya"), Term("tripoli")))
+
+
+def test_positive_terms_leave_out_what_is_negated() -> None:
+    query = parse_query('(Libya OR "cease fire") NOT Lebanon -Egypt Sirt*')
+    assert positive_terms(query) == [
+        Term("libya"),
+        Phrase(("cease", "fire")),
+        Term("sirt", prefix=True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "column", "message"),
+    [
+        pytest.param('"cease fire', 1, "unclosed quote", id="unclosed-quote"),
+        pytest.param('Libya "cease', 7, "unclosed quote", id="unclosed-quote-after-a-word"),
+        pytest.param('"a" "b', 5, "unclosed quote", id="second-quote-unclosed"),
+        pytest.param("Libya)", 6, "unmatched ')'", id="unmatched-rparen"),
+        pytest.param("a) OR (b", 2, "unmatched ')'", id="rparen-before-lparen"),
+        pytest.param("(a))", 4, "unmatched ')'", id="one-rparen-too-many"),
+        pytest.param("Libya OR )", 10, "unmatched ')'", id="rparen-after-or"),
+        pytest.param("(Libya", 1, "'(' is never closed", id="lparen-never-closed"),
+        pytest.param("x (a OR b", 3, "'(' is never closed", id="lparen-after-a-word"),
+        pytest.param("(a OR (b c)", 1, "'(' is never closed", id="outer-lparen-never-closed"),
+        pytest.param("", 1, "empty", id="empty-query"),
+        pytest.param("   ", 1, "empty", id="blank-query"),
+        pytest.param("()", 1, "empty parentheses", id="empty-parentheses"),
+        pytest.param("( )", 1, "empty parentheses", id="blank-parentheses"),
+        pytest.param("Libya AND ()", 11, "empty parentheses", id="empty-parentheses-after-and"),
+        pytest.param("Libya AND", 10, "ends where a word was expected", id="and-at-the-end"),
+        pytest.param("Libya OR", 9, "ends where a word was expected", id="or-at-the-end"),
+        pytest.param("Libya NOT", 10, "ends where a word was expected", id="not-at-the-end"),
+        pytest.param("NOT", 4, "ends where a word was expected", id="not-alone"),
+        pytest.param("AND Libya", 1, "AND needs a word on each side", id="and-at-the-start"),
+        pytest.param("a AND OR b", 7, "OR needs a word on each side", id="and-then-or"),
+        pytest.param("*", 1, "no letters or digits", id="lone-star"),
+        pytest.param("Libya *", 7, "no letters or digits", id="star-after-a-word"),
+        pytest.param("Libya -", 7, "no letters or digits", id="lone-minus"),
+        pytest.param('""', 1, "at least one word", id="empty-phrase"),
+        pytest.param("l*", 1, "two letters", id="one-letter-prefix"),
+        pytest.param("cease-fire*", 1, "single word", id="prefix-of-a-phrase"),
+        pytest.param("cease-fire~", 1, "single word", id="fuzz-of-a-phrase"),
+    ],
+)
+def test_a_bad_query_raises_query_error_at_its_column(
+    query: str, column: int, message: str
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_query(query)
+    assert caught.value.column == column
+    assert message in caught.value.message
+
+
+def test_a_query_error_reads_with_its_column_first() -> None:
+    with pytest.raises(QueryError, match=r"^column 10: "):
+        parse_query("Libya AND")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("Lib*ya", id="star-inside-a-word"),
+        pytest.param("Mis~rata", id="tilde-inside-a-word"),
+        pytest.param("Misrata~x", id="tilde-then-letter"),
+        pytest.param("Misrata~10", id="tilde-then-two-digits"),
+        pytest.param("Libya*~", id="star-then-tilde"),
+        pytest.param("Libya~*", id="tilde-then-star"),
+    ],
+)
+def test_a_star_or_tilde_anywhere_but_the_end_of_a_word_is_an_error(query: str) -> None:
+    # Otherwise the stray character is read as a word break and the query silently
+    # becomes a phrase ("Misrata~10" → "misrata 10") or loses its * or ~.
+    with pytest.raises(QueryError) as caught:
+        parse_query(query)
+    assert caught.value.column == 1
+
+
+def test_a_lone_tilde_is_reported_as_a_tilde() -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_query("Libya ~")
+    assert caught.value.column == 7
+    assert "'~'" in caught.value.message
