@@ -10,6 +10,7 @@ story without bound.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -39,22 +40,38 @@ _BOMS = (
 _HTML_TYPES = {"text/html", "application/xhtml+xml", "html", "xhtml"}
 
 
-def declares_entities(data: bytes) -> bool:
-    """Whether an XML document declares entities (<!ENTITY), in any of its possible encodings."""
-    if b"<!ENTITY" in data:
-        return True
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+_CLOSED_ITEM = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
+
+
+def _ascii_view(data: bytes) -> bytes:
+    """The document as ASCII-compatible bytes: UTF-16/32 (with or without BOM) decoded."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return "<!ENTITY" in data.decode(encoding, errors="ignore")
-    return False
+            return data.decode(encoding, errors="ignore").encode("utf-8", errors="ignore")
+    if b"\0" in data[:4]:  # UTF-16/32 without a BOM: "<\0?\0" or "\0<\0?"
+        return data.replace(b"\0", b"")
+    return data
+
+
+def declares_entities(data: bytes) -> bool:
+    """Whether an XML document declares entities (<!ENTITY) in its DOCTYPE, whatever its
+    encoding. A feed item that merely quotes "<!ENTITY" in its text is not refused."""
+    data = _ascii_view(data)
+    doctype = data.find(b"<!DOCTYPE")
+    if doctype < 0:
+        return False
+    root = _FIRST_ELEMENT.search(data, doctype)
+    prolog = data[doctype : root.start() if root else len(data)]
+    return b"<!ENTITY" in prolog
 
 
 def parse_feed(
     data: bytes, *, feed: str, base_url: str = "", headers: Mapping[str, str] | None = None
 ) -> ParsedFeed:
     """Parse a feed document into stories. Raises ParseError when nothing can be read."""
-    # Whitespace before the XML declaration makes expat refuse the whole document.
-    data = data.lstrip()
+    # Whitespace before the XML declaration (even after a UTF-8 BOM) makes expat refuse it.
+    data = data.removeprefix(b"\xef\xbb\xbf").lstrip()
     if not data:
         raise ParseError("the document is empty")
     if declares_entities(data):
@@ -67,6 +84,10 @@ def parse_feed(
     )
     entries = parsed.get("entries", [])
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if problem is not None:
+        # A document cut off mid-item yields a half-read last entry (no title, no date).
+        # Stored, it would shadow the whole item when it arrives, so only closed ones count.
+        entries = entries[: len(_CLOSED_ITEM.findall(data))]
     if not entries and not parsed.get("version"):
         if problem is not None:
             raise ParseError(f"not a readable feed: {_describe(problem)}")
@@ -97,7 +118,8 @@ def _text_of(detail: Mapping[str, Any] | None, fallback: str = "") -> str:
 
 def _published(entry: Mapping[str, Any]) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        # dict.get: FeedParserDict.get falls back between these keys with a DeprecationWarning.
+        value = dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
         if isinstance(value, time.struct_time):
             try:
                 return datetime(*value[:6], tzinfo=UTC)

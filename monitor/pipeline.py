@@ -152,9 +152,10 @@ class Pipeline:
                 now,
                 "ok",
                 now + timedelta(seconds=feed.interval),
-                None,
-                fetched.state,
-                len(new),
+                # A malformed but readable feed keeps its warning where `monitor feeds` shows it.
+                error=parsed.warning,
+                state=fetched.state,
+                new_stories=len(new),
             )
         )
         log.log(
