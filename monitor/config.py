@@ -458,11 +458,15 @@ def load_config(directory: Path | str) -> Config:
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigError([Problem(str(directory), 1, 1, "config directory not found")])
-    settings, data, problems = _load_monitor_file(directory)
-    if problems:
-        raise ConfigError(problems)
+    settings, data, monitor_problems = _load_monitor_file(directory)
+    # Even when monitor.yaml is unusable, read the rest so that one `monitor check` shows
+    # every problem; the channel names are taken from the raw YAML where it has them.
+    raw_channels = data.get("channels") if isinstance(data, dict) else None
+    channels = list(raw_channels) if isinstance(raw_channels, dict) else list(settings.channels)
     feeds, feed_problems = _load_feeds(directory, settings.poll.interval)
-    rules, rule_problems, routed = _load_rules(directory, list(settings.channels))
+    rules, rule_problems, routed = _load_rules(directory, channels)
+    if monitor_problems:
+        raise ConfigError(monitor_problems + feed_problems + rule_problems)
     problems = feed_problems + rule_problems
     for name in settings.channels:
         if name not in routed:

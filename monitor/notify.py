@@ -99,7 +99,7 @@ class Notifier:
             return f"channel {channel!r} is not configured; printed to the console"
         if target.sender is None:
             self._print(channel, message)
-            return f"printed to the console ({target.fallback})" if target.fallback else None
+            return f"printed to the console: {target.fallback}" if target.fallback else None
         reasons: list[str] = []
 
         def collect(entry: Any, _plugin: Any = None) -> None:

@@ -520,6 +520,36 @@ def test_check_prints_every_problem_of_a_broken_monitor_yaml(
     ]
 
 
+def test_a_broken_monitor_yaml_does_not_hide_the_problems_of_the_rules(
+    make_config: MakeConfig, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(
+        monitor="""\
+        tik: 5s
+        channels:
+          desk: {url: "mailto://localhost"}
+        """,
+        rules={
+            "r.yaml": """\
+            rules:
+              - id: a
+                querry: Libya
+                channels: [desk]
+            """
+        },
+    )
+
+    result = run_cli("check", "--config", str(directory))
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "config/monitor.yaml:1:1: unknown key 'tik'",
+        "config/rules/r.yaml:2:5: missing required field 'query'",
+        "config/rules/r.yaml:3:5: unknown key 'querry'",
+    ]
+
+
 def test_check_on_the_bundled_config_exits_0_and_says_what_it_found(run_cli: RunCli) -> None:
     result = run_cli("check", "--config", str(ROOT / "config"))
 
