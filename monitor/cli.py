@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 import click
 
-from monitor.config import Config, load_config
-from monitor.errors import ConfigError, FetchError, ParseError
+from monitor.config import Config, Feed, load_config
+from monitor.errors import ConfigError, FetchError, ParseError, StoreError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.match import Matcher
 from monitor.models import Alert, Match, Story
@@ -29,6 +29,7 @@ from monitor.pipeline import Pipeline, utcnow
 from monitor.render import render
 from monitor.schedule import Daemon
 from monitor.sqlite import SQLiteStore
+from monitor.store import FeedStatus
 
 log = logging.getLogger("monitor")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,8 +63,10 @@ def _setup_logging(level: str) -> None:
         stream=sys.stderr,
     )
     # apprise and httpx log every request at INFO; our own lines say what matters.
-    for noisy in ("httpx", "httpcore", "apprise", "apscheduler"):
+    for noisy in ("httpx", "httpcore", "apprise"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # "maximum number of running instances reached" every tick of a long poll is not news.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def _load(config_dir: str, *, strict: bool = False) -> Config:
@@ -83,7 +86,14 @@ def _load(config_dir: str, *, strict: bool = False) -> Config:
 
 
 def _db_path(config: Config, db: str | None) -> str:
-    return db or config.settings.database or "monitor.db"
+    return db or str(config.database_path or "monitor.db")
+
+
+def _open_store(config: Config, db: str | None, *, writer: bool = False) -> SQLiteStore:
+    try:
+        return SQLiteStore(_db_path(config, db), writer=writer)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from e
 
 
 def _fetcher(config: Config) -> Fetcher:
@@ -100,7 +110,7 @@ def _fetcher(config: Config) -> Fetcher:
 
 @contextmanager
 def _pipeline(config: Config, db: str | None) -> Iterator[Pipeline]:
-    store = SQLiteStore(_db_path(config, db))
+    store = _open_store(config, db, writer=True)
     channels = build_channels(config.channels, os.environ)
     for channel in channels.values():
         if channel.fallback:
@@ -262,12 +272,13 @@ def _jsonable(value: Any) -> Any:
 def feeds(config_dir: str, db: str | None, as_json: bool) -> None:
     """Each feed's polling state: last poll, status, last error, next poll."""
     config = _load(config_dir)
-    store = SQLiteStore(_db_path(config, db))
+    store = _open_store(config, db)
     try:
-        store.sync_feeds(config.feeds)
-        statuses = store.feed_statuses()
+        # Read-only: syncing here would unschedule the daemon's feeds on a config typo.
+        stored = {s.name: s for s in store.feed_statuses()}
     finally:
         store.close()
+    statuses = [stored.get(f.name) or _never_polled(f) for f in config.feeds]
     for s in statuses:
         if as_json:
             click.echo(json.dumps(_jsonable(asdict(s)), ensure_ascii=False))
@@ -278,6 +289,10 @@ def feeds(config_dir: str, db: str | None, as_json: bool) -> None:
             f"{s.name:<20} {status:<13} last {_when(s.last_polled_at)}  "
             f"next {_when(s.next_poll_at)}  {s.stories} stories{error}"
         )
+
+
+def _never_polled(feed: Feed) -> FeedStatus:
+    return FeedStatus(feed.name, feed.title, feed.url, feed.interval, None, None, None, None, 0, 0)
 
 
 def _alert_dict(alert: Alert) -> dict[str, Any]:
@@ -304,7 +319,7 @@ def _alert_dict(alert: Alert) -> dict[str, Any]:
 def alerts(config_dir: str, db: str | None, as_json: bool, limit: int) -> None:
     """Recent alerts and their state: pending, sent, or failed and why."""
     config = _load(config_dir)
-    store = SQLiteStore(_db_path(config, db))
+    store = _open_store(config, db)
     try:
         recent = store.recent_alerts(limit)
     finally:

@@ -12,6 +12,7 @@ Only an unreadable monitor.yaml stops the daemon from starting.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,23 +37,36 @@ from monitor.query import parse_query
 CONSOLE = "console"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+# Longer than this is a typo, not a schedule; it also keeps every duration far inside what
+# timedelta and datetime arithmetic can hold.
+MAX_DURATION = 30 * 86400
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from 90, "90s", "5m", "1h" or "1d"."""
+    """Seconds from 90, "90s", "5m", "1h" or "1d": positive, finite, at most 30 days."""
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or text such as 90s, 5m, 1h")
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML reads .inf and .nan as floats. inf overflows timedelta when the next poll is
+        # scheduled, and nan compares false with everything, so both slip past the checks below.
+        raise ValueError(f"a duration must be a finite number of seconds (got {value})")
+    seconds: float
+    shown: str
     if isinstance(value, int | float):
-        seconds = float(value)
+        # An int stays an int until it is known to be in range: float() of a huge one raises.
+        seconds, shown = value, f"{value} seconds"
     else:
         m = _DURATION.match(str(value))
         if not m:
             raise ValueError(f"{value!r} is not a duration such as 90s, 5m, 1h")
-        seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
+        # Enough digits make this inf, which the range check below refuses.
+        seconds, shown = float(m.group(1)) * _UNITS[m.group(2) or "s"], repr(value)
     if seconds <= 0:
         raise ValueError("a duration must be positive")
-    return seconds
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{shown} is longer than 30 days")
+    return float(seconds)
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -81,7 +95,8 @@ class ChannelSettings(_Strict):
 
 
 class MonitorFile(_Strict):
-    database: str | None = None
+    # As written; `Config.database_path` is where it points. Empty would name the directory.
+    database: str | None = Field(default=None, min_length=1)
     poll: PollSettings = PollSettings()
     delivery: DeliverySettings = DeliverySettings()
     channels: dict[str, ChannelSettings] = {}
@@ -129,6 +144,22 @@ class Config:
     @property
     def channels(self) -> dict[str, ChannelSettings]:
         return self.settings.channels
+
+    @property
+    def database_path(self) -> Path | None:
+        """monitor.yaml's `database`, a relative path taken from the config directory, or
+        None when unset (the CLI then picks ./monitor.db).
+
+        Not from the working directory: under systemd that is `/`, so the same monitor.yaml
+        would put the database somewhere else depending on how the daemon was started.
+        """
+        database = self.settings.database
+        if database is None:
+            return None
+        if database == ":memory:":  # SQLite's name for a database that is never written out
+            return Path(database)
+        path = Path(database).expanduser()
+        return path if path.is_absolute() else (self.directory / path).resolve()
 
     def outlet(self, feed_name: str) -> str:
         """The name an editor knows a feed by."""
@@ -190,6 +221,12 @@ class _FileReader:
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
             self.problem(line, col, f"YAML: {e.problem or e.context}")
         except YAMLError as e:
+            self.problem(1, 1, f"YAML: {e}")
+        # ruamel recurses once per level of nesting, and int() refuses more than 4,300 digits.
+        # Neither is a YAMLError, and either would otherwise stop load_config over one file.
+        except RecursionError:
+            self.problem(1, 1, "YAML: nested too deeply to read")
+        except ValueError as e:
             self.problem(1, 1, f"YAML: {e}")
         return None
 

@@ -5,7 +5,8 @@
     ├── QueryError           a rule's query does not parse; carries the column
     ├── FetchError           a feed could not be fetched (permanent=True: do not hurry back)
     ├── ParseError           fetched bytes are not a feed we will read
-    └── DeliveryError        a channel refused or failed to take an alert
+    ├── DeliveryError        a channel refused or failed to take an alert
+    └── StoreError           the database cannot be opened, or another process writes to it
 
 The CLI turns these into one-line messages; the daemon logs them and carries on.
 """
@@ -63,3 +64,7 @@ class ParseError(MonitorError):
 
 class DeliveryError(MonitorError):
     """A channel did not accept an alert; the alert stays pending."""
+
+
+class StoreError(MonitorError):
+    """The database cannot be opened or used; the message names it."""

@@ -1,6 +1,6 @@
 """Fetching: a feed URL (or a local file) → bytes and headers. The only stage that talks HTTP.
 
-httpx with connect and read timeouts plus a total deadline, a streamed body cut off at a
+httpx with connect and read timeouts plus a hard total deadline, a streamed body cut off at a
 size cap (a huge body is refused, never loaded), conditional GET with the stored ETag and
 Last-Modified, and redirects followed. feedparser's own fetcher has neither timeout nor
 size limit, which is why it never sees a URL.
@@ -8,11 +8,16 @@ size limit, which is why it never sees a URL.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from importlib.metadata import PackageNotFoundError, metadata
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -60,11 +65,16 @@ class Fetcher:
         agent: str | None = None,
     ) -> None:
         self.limits = limits or FetchLimits()
-        timeout = httpx.Timeout(
-            self.limits.read_timeout, connect=self.limits.connect_timeout, pool=5.0
-        )
+        # The deadline cannot interrupt connect() itself (no socket exists yet), so a connect
+        # attempt is never allowed to outlast the whole request.
+        connect = min(self.limits.connect_timeout, self.limits.total_timeout)
+        timeout = httpx.Timeout(self.limits.read_timeout, connect=connect, pool=5.0)
         self.client = httpx.Client(
             timeout=timeout,
+            # No keep-alive: every request opens its own connection, so the deadline always
+            # sees it being made (a pooled one would be reused without a trace event) and
+            # one fetch's shutdown can never hit a connection another thread is using.
+            limits=httpx.Limits(max_keepalive_connections=0),
             follow_redirects=True,
             max_redirects=self.limits.max_redirects,
             headers={"User-Agent": agent or user_agent(), "Accept": _ACCEPT},
@@ -109,44 +119,57 @@ class Fetcher:
         if state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
         started = time.monotonic()
-        deadline = started + self.limits.total_timeout
-        try:
-            with self.client.stream("GET", url, headers=headers) as response:
-                if response.status_code == 304:
+        # Per request, never on self: worker threads share this Fetcher.
+        deadline = _Deadline(self.limits.total_timeout)
+        with deadline:
+            try:
+                with self.client.stream(
+                    "GET", url, headers=headers, extensions={"trace": deadline.trace}
+                ) as response:
+                    if response.status_code == 304:
+                        return Fetched(
+                            url,
+                            304,
+                            None,
+                            dict(response.headers),
+                            state.etag,
+                            state.last_modified,
+                            time.monotonic() - started,
+                        )
+                    if response.status_code >= 400:
+                        raise FetchError(
+                            f"HTTP {response.status_code} {response.reason_phrase}".strip(),
+                            permanent=response.status_code in _PERMANENT_STATUSES,
+                        )
+                    content = self._read_capped(response, deadline)
                     return Fetched(
-                        url,
-                        304,
-                        None,
-                        dict(response.headers),
-                        state.etag,
-                        state.last_modified,
-                        time.monotonic() - started,
+                        url=str(response.url),
+                        status=response.status_code,
+                        content=content,
+                        headers=dict(response.headers),
+                        etag=response.headers.get("ETag"),
+                        last_modified=response.headers.get("Last-Modified"),
+                        elapsed=time.monotonic() - started,
                     )
-                if response.status_code >= 400:
-                    raise FetchError(
-                        f"HTTP {response.status_code} {response.reason_phrase}".strip(),
-                        permanent=response.status_code in _PERMANENT_STATUSES,
-                    )
-                content = self._read_capped(response, deadline)
-                return Fetched(
-                    url=str(response.url),
-                    status=response.status_code,
-                    content=content,
-                    headers=dict(response.headers),
-                    etag=response.headers.get("ETag"),
-                    last_modified=response.headers.get("Last-Modified"),
-                    elapsed=time.monotonic() - started,
-                )
-        except httpx.TooManyRedirects as e:
-            raise FetchError(f"more than {self.limits.max_redirects} redirects") from e
-        except httpx.TimeoutException as e:
-            raise FetchError(f"timed out ({type(e).__name__})") from e
-        except httpx.InvalidURL as e:
-            raise FetchError(f"invalid URL: {e}", permanent=True) from e
-        except httpx.HTTPError as e:
-            raise FetchError(f"{type(e).__name__}: {e}") from e
+            except FetchError:
+                raise
+            except Exception as e:
+                # Once the deadline has cut the connection, whatever httpx (or ssl, or h11)
+                # makes of the dead socket is a consequence, not the cause. Checked by the
+                # clock too: a timeout that fires just as time runs out is the same failure.
+                if deadline.passed():
+                    raise FetchError(deadline.message) from e
+                if isinstance(e, httpx.TooManyRedirects):
+                    raise FetchError(f"more than {self.limits.max_redirects} redirects") from e
+                if isinstance(e, httpx.TimeoutException):
+                    raise FetchError(f"timed out ({type(e).__name__})") from e
+                if isinstance(e, httpx.InvalidURL):
+                    raise FetchError(f"invalid URL: {e}", permanent=True) from e
+                if isinstance(e, httpx.HTTPError):
+                    raise FetchError(f"{type(e).__name__}: {e}") from e
+                raise
 
-    def _read_capped(self, response: httpx.Response, deadline: float) -> bytes:
+    def _read_capped(self, response: httpx.Response, deadline: _Deadline) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.limits.max_bytes:
             raise FetchError(
@@ -158,10 +181,91 @@ class Fetcher:
             size += len(chunk)
             if size > self.limits.max_bytes:
                 raise FetchError(f"response exceeds the {self.limits.max_bytes}-byte cap; cut off")
-            if time.monotonic() > deadline:
-                raise FetchError(f"response took longer than {self.limits.total_timeout:g}s")
+            # The socket shutdown is what makes the deadline hard; this check also covers a
+            # transport that ignores the trace extension (httpx.MockTransport, a custom one).
+            if deadline.passed():
+                raise FetchError(deadline.message)
             chunks.append(chunk)
+        # A body that runs until the server closes (no Content-Length, not chunked) also
+        # "ends" when the deadline shuts the socket: that cut-off body must not pass as whole.
+        if deadline.passed():
+            raise FetchError(deadline.message)
         return b"".join(chunks)
+
+
+class _Deadline:
+    """A hard limit on the whole of one HTTP request: connect, TLS, headers and body.
+
+    httpx's read timeout applies to each read, so a server that sends its status line,
+    headers or body a byte at a time, each byte inside the read timeout, would hold the
+    request (and the daemon's tick, and SIGTERM) forever. A timer shuts the connection's
+    socket down when time is up, which wakes a recv() blocked in any stage.
+
+    The socket comes from httpcore's "connect_tcp.complete" trace event. We keep
+    a dup() of it rather than the socket object, and so need no second event for TLS:
+    ssl.SSLSocket takes the descriptor over by detaching the original object before its
+    handshake, so that object can no longer be shut down (EBADF) and a trickled handshake
+    would run on to its own timeout. A descriptor of our own reaches the same connection
+    whatever wraps it, and, closed only after the request, it can never be a number the OS
+    has meanwhile reused for another thread's socket.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.message = f"no complete response within {seconds:g}s"
+        self.expired = False
+        self._ends = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True  # never keeps the process alive, even if left uncancelled
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._forget()
+
+    def passed(self) -> bool:
+        return self.expired or time.monotonic() >= self._ends
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's trace callback: called in the requesting thread for each stage."""
+        # "connection." for direct and HTTP-proxy connections, "socks." through SOCKS.
+        if not event.endswith(".connect_tcp.complete"):
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+        try:
+            own = sock.dup()
+        except OSError:  # out of descriptors: only the between-chunks check is left
+            return
+        with self._lock:
+            # Requests of one fetch (redirects) are sequential: a new connection means the
+            # previous one is finished, and its descriptor can go.
+            self._forget()
+            self._socket = own
+            if self.expired:  # time ran out while connecting
+                self._shut_down()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shut_down()
+
+    def _shut_down(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(OSError):  # already disconnected by the peer
+                self._socket.shutdown(socket.SHUT_RDWR)
+
+    def _forget(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
 
 _ACCEPT = (

@@ -71,10 +71,11 @@ class Match:
 
 @dataclass(frozen=True)
 class StoredStory:
-    """A story the store accepted as new, with the id it was given."""
+    """A story the store accepted as new, with the id it was given and its alerts queued."""
 
     id: int
     story: Story
+    alerts: int = 0
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,25 @@ _HTML_TYPES = {"text/html", "application/xhtml+xml", "html", "xhtml"}
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _CLOSED_ITEM = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
 
+# A numeric character reference to a UTF-16 surrogate (some generators spell an emoji as
+# &#55357;&#56840;) or past U+10FFFF names no character. feedparser decodes it anyway and
+# raises (UnicodeEncodeError, ValueError, OverflowError), losing the whole feed. Only a
+# reference of 4+ hex or 5+ decimal significant digits can be one, so the common ones
+# (&#8217;, &#xA0;) never reach the callback. Without its ";" feedparser leaves it as text.
+_LONG_CHAR_REF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{4,})|0*([0-9]{5,}));")
+_REPLACEMENT_REF = b"&#xFFFD;"
+# Encodings whose characters are not single bytes, so a reference is not a byte pattern.
+_WIDE_ENCODINGS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"<\x00", "utf-16-le"),
+    (b"\x00<", "utf-16-be"),
+)
+
 
 def _ascii_view(data: bytes) -> bytes:
     """The document as ASCII-compatible bytes: UTF-16/32 (with or without BOM) decoded."""
@@ -66,6 +85,35 @@ def declares_entities(data: bytes) -> bool:
     return b"<!ENTITY" in prolog
 
 
+def _replacement(match: re.Match[bytes]) -> bytes:
+    hex_digits, decimal = match[1], match[2]
+    digits = hex_digits or decimal
+    # Over 7 significant digits is past U+10FFFF in either base; and int() refuses a
+    # string of thousands of digits (int_max_str_digits), so it is not asked.
+    if len(digits) > 7:
+        return _REPLACEMENT_REF
+    code = int(digits, 16 if hex_digits else 10)
+    return _REPLACEMENT_REF if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match[0]
+
+
+def without_invalid_char_refs(data: bytes) -> bytes:
+    """The document with each numeric reference to a non-character (a UTF-16 surrogate,
+    or past U+10FFFF) replaced by one to U+FFFD, in whatever encoding it comes."""
+    encoding = next((enc for prefix, enc in _WIDE_ENCODINGS if data.startswith(prefix)), None)
+    if encoding is None:
+        return _LONG_CHAR_REF.sub(_replacement, data) if b"&#" in data else data
+    # UTF-16/32: substitute in UTF-8 and encode back. surrogatepass keeps the round trip
+    # exact even for raw lone surrogates, which are feedparser's to judge, not ours.
+    try:
+        text = data.decode(encoding, errors="surrogatepass")
+        if "&#" not in text:
+            return data
+        utf8 = _LONG_CHAR_REF.sub(_replacement, text.encode("utf-8", errors="surrogatepass"))
+        return utf8.decode("utf-8", errors="surrogatepass").encode(encoding, "surrogatepass")
+    except UnicodeError:  # not really UTF-16/32 after all: feedparser will say what it is
+        return data
+
+
 def parse_feed(
     data: bytes, *, feed: str, base_url: str = "", headers: Mapping[str, str] | None = None
 ) -> ParsedFeed:
@@ -76,12 +124,18 @@ def parse_feed(
         raise ParseError("the document is empty")
     if declares_entities(data):
         raise ParseError("the document declares XML entities (<!ENTITY); refused as unsafe")
-    parsed = feedparser.parse(
-        data,
-        response_headers=dict(headers or {}),
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    data = without_invalid_char_refs(data)
+    try:
+        parsed = feedparser.parse(
+            data,
+            response_headers=dict(headers or {}),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as e:
+        # feedparser means to report every problem as `bozo`, yet some input it was never
+        # shown still raises. That costs this feed alone, reported like any unreadable one.
+        raise ParseError(f"feedparser failed: {type(e).__name__}: {_describe(e)}") from e
     entries = parsed.get("entries", [])
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if problem is not None:

@@ -19,7 +19,7 @@ from monitor.config import Feed
 from monitor.errors import DeliveryError, FetchError, ParseError
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
-from monitor.models import FeedState, ParsedFeed
+from monitor.models import Alert, FeedState, ParsedFeed
 from monitor.notify import Notifier
 from monitor.parse import parse_feed
 from monitor.render import render
@@ -42,7 +42,7 @@ class FetchOutcome:
     parsed: ParsedFeed | None  # None when not modified or failed
     state: FeedState
     error: str | None = None
-    not_modified: bool = False
+    permanent: bool = False  # the error will not mend by itself (404, 410, bad URL)
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,10 @@ class PollResult:
 class DeliveryReport:
     sent: int = 0
     failed: int = 0
+
+
+# A permanently failing feed (404, 410) is retried this many times less often.
+PERMANENT_ERROR_FACTOR = 6
 
 
 def alert_backoff(attempts: int) -> timedelta:
@@ -95,57 +99,73 @@ class Pipeline:
         try:
             fetched = self.fetcher.fetch(feed.url, state)
             if fetched.content is None:
-                return FetchOutcome(feed, None, state, not_modified=True)
+                return FetchOutcome(feed, None, state)  # 304: nothing new
             parsed = parse_feed(
                 fetched.content, feed=feed.name, base_url=fetched.url, headers=fetched.headers
             )
             return FetchOutcome(feed, parsed, FeedState(fetched.etag, fetched.last_modified))
-        except (FetchError, ParseError) as e:
+        except FetchError as e:
+            return FetchOutcome(feed, None, state, error=str(e), permanent=e.permanent)
+        except ParseError as e:
             return FetchOutcome(feed, None, state, error=str(e))
         except Exception as e:  # a bug in one feed's handling must not stop the others
             log.exception("feed=%s unexpected error", feed.name)
             return FetchOutcome(feed, None, state, error=f"internal error: {type(e).__name__}: {e}")
 
+    def _retry_delay(self, feed: Feed, permanent: bool) -> float:
+        # A 404 or 410 will not mend within minutes: ask again hourly-ish, not every tick.
+        delay = max(feed.interval, self.retry_after_error)
+        return delay * PERMANENT_ERROR_FACTOR if permanent else delay
+
+    def record_failure(self, feed: Feed, error: str, state: FeedState, permanent: bool) -> None:
+        """Remember a failed poll and when to try again; one log line."""
+        now = self.clock()
+        delay = self._retry_delay(feed, permanent)
+        self.store.record_poll(
+            PollRecord(feed.name, now, "error", now + timedelta(seconds=delay), error, state)
+        )
+        log.warning(
+            "feed=%s poll failed%s: %s (next try in %ds)",
+            feed.name,
+            " (permanent)" if permanent else "",
+            error,
+            delay,
+        )
+
     def ingest(self, fetched: FetchOutcome) -> PollResult:
-        """Store what a fetch brought, match the new stories, queue their alerts."""
+        """Match the stories not seen before, then store them with their alerts at once."""
         feed, now = fetched.feed, self.clock()
-        if fetched.error is not None or fetched.parsed is None:
-            status = "not-modified" if fetched.not_modified else "error"
-            delay = (
-                feed.interval
-                if fetched.not_modified
-                else max(feed.interval, self.retry_after_error)
-            )
+        if fetched.error is not None:
+            self.record_failure(feed, fetched.error, fetched.state, fetched.permanent)
+            return PollResult(feed.name, "error", error=fetched.error)
+        if fetched.parsed is None:
             self.store.record_poll(
                 PollRecord(
                     feed.name,
                     now,
-                    status,
-                    now + timedelta(seconds=delay),
-                    fetched.error,
-                    fetched.state,
+                    "not-modified",
+                    now + timedelta(seconds=feed.interval),
+                    state=fetched.state,
                 )
             )
-            if status == "error":
-                log.warning(
-                    "feed=%s poll failed: %s (next try in %ds)", feed.name, fetched.error, delay
-                )
-            return PollResult(feed.name, status, error=fetched.error)
+            return PollResult(feed.name, "not-modified")
         parsed = fetched.parsed
         if parsed.warning:
             log.warning("feed=%s %s", feed.name, parsed.warning)
-        new = self.store.add_stories(parsed.stories, now)
-        alerts = 0
-        for stored in new:
-            matches = self.matcher.match(stored.story)
-            if matches:
-                alerts += self.store.add_alerts(stored.id, matches, now)
+        # Matching happens before storing, so a story is never marked seen without its
+        # alerts (a crash between the two would lose them for good).
+        scored = [(story, self.matcher.match(story)) for story in self.store.unseen(parsed.stories)]
+        added = self.store.add_stories(scored, now)
+        stored_keys = {(stored.story.feed, stored.story.guid) for stored in added}
+        for story, matches in scored:
+            if matches and (story.feed, story.guid) in stored_keys:
                 log.info(
                     "feed=%s story=%r matched %s",
                     feed.name,
-                    stored.story.title[:80],
+                    story.title[:80],
                     ", ".join(m.rule_id for m in matches),
                 )
+        alerts = sum(stored.alerts for stored in added)
         self.store.record_poll(
             PollRecord(
                 feed.name,
@@ -155,18 +175,18 @@ class Pipeline:
                 # A malformed but readable feed keeps its warning where `monitor feeds` shows it.
                 error=parsed.warning,
                 state=fetched.state,
-                new_stories=len(new),
+                new_stories=len(added),
             )
         )
         log.log(
-            logging.INFO if new else logging.DEBUG,
+            logging.INFO if added else logging.DEBUG,
             "feed=%s polled: %d stories, %d new, %d alerts queued",
             feed.name,
             len(parsed.stories),
-            len(new),
+            len(added),
             alerts,
         )
-        return PollResult(feed.name, "ok", len(parsed.stories), len(new), alerts)
+        return PollResult(feed.name, "ok", len(parsed.stories), len(added), alerts)
 
     def poll(
         self, feeds: Sequence[Feed], *, workers: int = 4, stop: threading.Event | None = None
@@ -187,7 +207,12 @@ class Pipeline:
                     results.append(self.ingest(fetched))
                 except Exception as e:  # one feed's bad luck with the store must not stop the rest
                     log.exception("feed=%s could not be stored", fetched.feed.name)
-                    results.append(PollResult(fetched.feed.name, "error", error=repr(e)))
+                    error = f"internal error: {type(e).__name__}: {e}"
+                    results.append(PollResult(fetched.feed.name, "error", error=error))
+                    try:  # and must not make it due again on every tick
+                        self.record_failure(fetched.feed, error, fetched.state, permanent=False)
+                    except Exception:
+                        log.exception("feed=%s could not record its failure", fetched.feed.name)
         return results
 
     def _fetch_unless_stopped(self, feed: Feed, stop: threading.Event) -> FetchOutcome | None:
@@ -204,40 +229,57 @@ class Pipeline:
         return self.poll(due, workers=workers, stop=stop) if due else []
 
     def deliver(self, stop: threading.Event | None = None) -> DeliveryReport:
-        """Send every pending alert that is due; a failure leaves it pending for a retry."""
+        """Send every pending alert that is due, in batches, until none is left.
+
+        Each alert is claimed before it is sent (attempt counted, hidden for its backoff),
+        so a crash or a full disk after the send cannot make it go out on every tick, and a
+        second process cannot send it too. A channel that fails is skipped for the rest of
+        the pass, so one dead SMTP server does not hold up Slack.
+        """
         sent = failed = 0
-        for alert in self.store.pending_alerts(self.clock()):
-            if stop is not None and stop.is_set():
+        broken: set[str] = set()
+        while not (stop is not None and stop.is_set()):
+            batch = self.store.pending_alerts(self.clock(), skip_channels=broken)
+            if not batch:
                 break
-            message = render(alert, self.notifier.kind(alert.channel))
-            try:
-                note = self.notifier.send(alert.channel, message)
-            except DeliveryError as e:
-                now = self.clock()
-                status = self.store.mark_attempt_failed(
-                    alert.id,
-                    str(e),
-                    now,
-                    now + alert_backoff(alert.attempts + 1),
-                    self.max_attempts,
-                )
-                failed += 1
-                log.warning(
-                    "alert=%d channel=%s story=%r send failed (%s): %s",
-                    alert.id,
-                    alert.channel,
-                    alert.story.title[:80],
-                    status,
-                    e,
-                )
-                continue
-            self.store.mark_sent(alert.id, self.clock(), note)
-            sent += 1
-            log.info(
-                "alert=%d channel=%s story=%r sent%s",
+            for alert in batch:
+                if (stop is not None and stop.is_set()) or alert.channel in broken:
+                    continue
+                outcome = self._deliver_one(alert)
+                if outcome == "sent":
+                    sent += 1
+                elif outcome == "failed":
+                    failed += 1
+                    broken.add(alert.channel)
+        return DeliveryReport(sent, failed)
+
+    def _deliver_one(self, alert: Alert) -> str:
+        now = self.clock()
+        if not self.store.claim_alert(alert.id, now, now + alert_backoff(alert.attempts + 1)):
+            return "taken"
+        message = render(alert, self.notifier.kind(alert.channel))
+        try:
+            note = self.notifier.send(alert.channel, message)
+        except DeliveryError as e:
+            status = self.store.mark_attempt_failed(
+                alert.id, str(e), self.clock(), self.max_attempts
+            )
+            log.warning(
+                "alert=%d channel=%s story=%r attempt %d failed (%s): %s",
                 alert.id,
                 alert.channel,
                 alert.story.title[:80],
-                f" ({note})" if note else "",
+                alert.attempts + 1,
+                status,
+                e,
             )
-        return DeliveryReport(sent, failed)
+            return "failed"
+        self.store.mark_sent(alert.id, self.clock(), note)
+        log.info(
+            "alert=%d channel=%s story=%r sent%s",
+            alert.id,
+            alert.channel,
+            alert.story.title[:80],
+            f" ({note})" if note else "",
+        )
+        return "sent"

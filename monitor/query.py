@@ -12,6 +12,11 @@ Operators are upper case, so a lower-case "and" is a word. A WORD that folds to 
 words ("cease-fire", "Al-Qaddahiya") is a phrase. Words are compared case- and
 accent-insensitively and whole: "Libya" does not match "Libyan"; "Libya*" does.
 
+Parentheses and NOT (or -) may nest at most MAX_DEPTH levels deep. The parser and every
+walk over the tree recurse once per level, so without a limit one rule of a few thousand
+"(" would raise RecursionError out of load_config and stop the daemon. Long flat queries
+("a OR b OR …", thousands of terms) are read in a loop and cost no depth.
+
 Later operators (NEAR/n, field scopes such as title:, gazetteer names) slot in as new
 node types and new branches of `_primary`/`_and`, not as a rewrite.
 """
@@ -58,6 +63,10 @@ class Not:
 
 Node = Term | Phrase | And | Or | Not
 
+# Far beyond any real rule, and far inside Python's recursion limit (about four frames
+# per level here, and one per level in match.py and positive_terms).
+MAX_DEPTH = 64
+
 _OPERATORS = {"AND", "OR", "NOT"}
 _TOKEN = re.compile(
     r"""
@@ -100,6 +109,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.lexemes = _lex(text)
         self.pos = 0
+        self.depth = 0  # the parentheses and NOTs open around the current position
 
     @property
     def current(self) -> _Lexeme:
@@ -135,10 +145,19 @@ class _Parser:
             children.append(self._unary())
         return children[0] if len(children) == 1 else And(tuple(children))
 
+    def _enter(self, lexeme: _Lexeme) -> None:
+        """Open one level of nesting at `lexeme` (a '(' or NOT), or refuse the query."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            shown = "NOT" if lexeme.kind == "NOT" else repr(lexeme.text)
+            raise QueryError(f"{shown} is nested more than {MAX_DEPTH} levels deep", lexeme.column)
+
     def _unary(self) -> Node:
         if self.current.kind in ("NOT", "minus"):
-            self.advance()
-            return Not(self._unary())
+            self._enter(self.advance())
+            node = Not(self._unary())
+            self.depth -= 1
+            return node
         return self._primary()
 
     def _primary(self) -> Node:
@@ -146,10 +165,12 @@ class _Parser:
         if lexeme.kind == "lparen":
             if self.current.kind == "rparen":
                 raise QueryError("empty parentheses", lexeme.column)
+            self._enter(lexeme)
             node = self._or()
             if self.current.kind != "rparen":
                 raise QueryError("'(' is never closed", lexeme.column)
             self.advance()
+            self.depth -= 1
             return node
         if lexeme.kind == "phrase":
             return _phrase(lexeme.text[1:-1], lexeme.column)

@@ -1,7 +1,7 @@
 """Scheduling: the daemon's heartbeat (APScheduler 3).
 
-One job, the tick, runs every few seconds: it polls the feeds whose next poll time (kept
-in the database, so it survives restarts) has come, then delivers pending alerts.
+Two jobs run every few seconds: one polls the feeds whose next poll time (kept in the
+database, so it survives restarts) has come; the other delivers pending alerts.
 SIGTERM and SIGINT only set a flag; the tick finishes the feed in hand and the daemon
 exits cleanly, which is what systemd expects.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
@@ -35,24 +34,25 @@ class Daemon:
         self.tick_seconds = tick
         self.workers = workers
         self.stop = threading.Event()
+        self.scheduler: BackgroundScheduler | None = None
 
-    def tick(self) -> None:
-        """Poll what is due, then deliver what is pending. Never raises."""
-        started = time.monotonic()
+    def poll_tick(self) -> None:
+        """Poll the feeds that are due. Never raises: the daemon outlives any one tick."""
         try:
             results = self.pipeline.poll_due(self.feeds, workers=self.workers, stop=self.stop)
-            report = self.pipeline.deliver(stop=self.stop)
-        except Exception:  # the daemon outlives any one tick's failure
-            log.exception("tick failed; trying again next tick")
+        except Exception:
+            log.exception("poll tick failed; trying again next tick")
             return
-        if results or report.sent or report.failed:
-            log.debug(
-                "tick: %d feeds polled, %d alerts sent, %d failed in %.2fs",
-                len(results),
-                report.sent,
-                report.failed,
-                time.monotonic() - started,
-            )
+        if self.scheduler is not None and any(r.alerts for r in results):
+            # New alerts go out now, not at the delivery job's next turn.
+            self.scheduler.modify_job("deliver_tick", next_run_time=datetime.now(UTC))
+
+    def deliver_tick(self) -> None:
+        """Send pending alerts. Never raises."""
+        try:
+            self.pipeline.deliver(stop=self.stop)
+        except Exception:
+            log.exception("delivery tick failed; trying again next tick")
 
     def request_stop(self, signum: int, _frame: FrameType | None = None) -> None:
         """Signal handler: finish the current feed, then exit."""
@@ -61,17 +61,20 @@ class Daemon:
 
     def run(self) -> None:
         """Run in the foreground until SIGTERM or SIGINT."""
-        scheduler = BackgroundScheduler(
+        self.scheduler = scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        scheduler.add_job(
-            self.tick,
-            "interval",
-            seconds=self.tick_seconds,
-            id="tick",
-            next_run_time=datetime.now(UTC),
-        )
+        # Polling and delivery are separate jobs: a slow channel must not delay news, and a
+        # slow feed must not delay alerts already queued.
+        for job in (self.poll_tick, self.deliver_tick):
+            scheduler.add_job(
+                job,
+                "interval",
+                seconds=self.tick_seconds,
+                id=job.__name__,
+                next_run_time=datetime.now(UTC),
+            )
         previous = {
             sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGTERM, signal.SIGINT)
         }

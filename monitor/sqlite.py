@@ -7,19 +7,22 @@ all one daemon needs. The schema lives in the migrations below, each run in a tr
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from monitor.config import Feed
 from monitor.dedupe import canonical_link
+from monitor.errors import StoreError
 from monitor.models import Alert, FeedState, Match, StoredStory, Story
 from monitor.store import FeedStatus, PollRecord
 
@@ -56,6 +59,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             "guid": str,
             "link": str,
             "canonical_link": str,
+            "link_fragment": str,  # what canonical_link drops after '#': live-blog posts
             "title": str,
             "summary": str,
             "content": str,
@@ -113,6 +117,29 @@ def _locked(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _lock_exclusively(path: Path) -> TextIO:
+    """Hold an flock on `path` for as long as the returned file stays open."""
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StoreError(
+            f"{path.with_suffix('')} is in use by {holder}; one writer at a time"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"monitor pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _fragment(link: str) -> str:
+    return link.partition("#")[2]
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
 
@@ -124,20 +151,36 @@ def _dt(value: str | None) -> datetime | None:
 class SQLiteStore:
     """The Store protocol on one SQLite file."""
 
-    def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self.db = sqlite_utils.Database(conn)
-        self.db.execute("PRAGMA foreign_keys = ON")
-        if str(path) != ":memory:":
-            self.db.enable_wal()
+    def __init__(self, path: Path | str, *, writer: bool = False) -> None:
+        """Open (creating if needed) the database at `path`. A `writer` (the daemon, a poll)
+        also takes an exclusive lock beside it, so two never write at once."""
+        self.path = str(path)
         self._lock = threading.RLock()
-        migrations.apply(self.db)
+        self._writer_lock: TextIO | None = None
+        try:
+            if self.path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                if writer:
+                    self._writer_lock = _lock_exclusively(Path(f"{path}.lock"))
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA foreign_keys = ON")
+            if self.path != ":memory:":
+                self.db.enable_wal()
+            migrations.apply(self.db)
+        except (sqlite3.Error, OSError) as e:
+            self._release_writer_lock()
+            raise StoreError(f"cannot use the database {self.path}: {e}") from e
 
     @_locked
     def close(self) -> None:
         self.db.close()
+        self._release_writer_lock()
+
+    def _release_writer_lock(self) -> None:
+        if self._writer_lock is not None:
+            self._writer_lock.close()  # closing the file drops the flock
+            self._writer_lock = None
 
     @_locked
     def sync_feeds(self, feeds: Sequence[Feed]) -> None:
@@ -197,28 +240,43 @@ class SQLiteStore:
                 ],
             )
 
+    def _seen(self, story: Story, canonical: str) -> bool:
+        # Same feed and guid; or the same canonical link from another feed; or from the same
+        # feed with the same #fragment, so a live blog's posts (#post-1, #post-2) stay apart.
+        return (
+            self.db.execute(
+                """SELECT 1 FROM stories WHERE (feed = ? AND guid = ?)
+                   OR (? != '' AND canonical_link = ? AND (feed != ? OR link_fragment = ?))
+                   LIMIT 1""",
+                [story.feed, story.guid, canonical, canonical, story.feed, _fragment(story.link)],
+            ).fetchone()
+            is not None
+        )
+
     @_locked
-    def add_stories(self, stories: Sequence[Story], now: datetime) -> list[StoredStory]:
-        new: list[StoredStory] = []
+    def unseen(self, stories: Sequence[Story]) -> list[Story]:
+        return [s for s in stories if not self._seen(s, canonical_link(s.link))]
+
+    @_locked
+    def add_stories(
+        self, items: Sequence[tuple[Story, Sequence[Match]]], now: datetime
+    ) -> list[StoredStory]:
+        added: list[StoredStory] = []
         with self.db.atomic():
-            for story in stories:
+            for story, matches in items:
                 canonical = canonical_link(story.link)
-                seen = self.db.execute(
-                    """SELECT 1 FROM stories WHERE (feed = ? AND guid = ?)
-                       OR (? != '' AND canonical_link = ?) LIMIT 1""",
-                    [story.feed, story.guid, canonical, canonical],
-                ).fetchone()
-                if seen:
+                if self._seen(story, canonical):
                     continue
                 cursor = self.db.execute(
-                    """INSERT INTO stories (feed, guid, link, canonical_link, title, summary,
-                         content, published, authors, tags, first_seen)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    """INSERT INTO stories (feed, guid, link, canonical_link, link_fragment,
+                         title, summary, content, published, authors, tags, first_seen)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [
                         story.feed,
                         story.guid,
                         story.link,
                         canonical,
+                        _fragment(story.link),
                         story.title,
                         story.summary,
                         story.content,
@@ -229,39 +287,42 @@ class SQLiteStore:
                     ],
                 )
                 assert cursor.lastrowid is not None
-                new.append(StoredStory(cursor.lastrowid, story))
-        return new
+                alerts = self._add_alerts(cursor.lastrowid, matches, now)
+                added.append(StoredStory(cursor.lastrowid, story, alerts))
+        return added
 
-    @_locked
-    def add_alerts(self, story_id: int, matches: Sequence[Match], now: datetime) -> int:
+    def _add_alerts(self, story_id: int, matches: Sequence[Match], now: datetime) -> int:
         by_channel: dict[str, list[Match]] = {}
         for match in matches:
             for channel in match.channels:
                 by_channel.setdefault(channel, []).append(match)
+        for match in matches:
+            self.db.execute(
+                """INSERT OR IGNORE INTO matches
+                     (story_id, rule_id, rule_name, terms, matched_at)
+                   VALUES (?, ?, ?, ?, ?)""",
+                [story_id, match.rule_id, match.rule_name, json.dumps(match.terms), _iso(now)],
+            )
         added = 0
-        with self.db.atomic():
-            for match in matches:
-                self.db.execute(
-                    """INSERT OR IGNORE INTO matches
-                         (story_id, rule_id, rule_name, terms, matched_at)
-                       VALUES (?, ?, ?, ?, ?)""",
-                    [story_id, match.rule_id, match.rule_name, json.dumps(match.terms), _iso(now)],
-                )
-            for channel, channel_matches in by_channel.items():
-                cursor = self.db.execute(
-                    """INSERT OR IGNORE INTO alerts (story_id, channel, matches, status,
-                         created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)""",
-                    [story_id, channel, _dump_matches(channel_matches), _iso(now), _iso(now)],
-                )
-                added += cursor.rowcount
+        for channel, channel_matches in by_channel.items():
+            cursor = self.db.execute(
+                """INSERT OR IGNORE INTO alerts (story_id, channel, matches, status,
+                     created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)""",
+                [story_id, channel, _dump_matches(channel_matches), _iso(now), _iso(now)],
+            )
+            added += cursor.rowcount
         return added
 
     @_locked
-    def pending_alerts(self, now: datetime, limit: int = 100) -> list[Alert]:
+    def pending_alerts(
+        self, now: datetime, limit: int = 100, skip_channels: Collection[str] = ()
+    ) -> list[Alert]:
+        skip = sorted(skip_channels)
         return self._alerts(
-            """WHERE a.status = 'pending' AND (a.next_attempt_at IS NULL OR a.next_attempt_at <= ?)
-               ORDER BY a.id LIMIT ?""",
-            [_iso(now), limit],
+            f"""WHERE a.status = 'pending' AND (a.next_attempt_at IS NULL OR a.next_attempt_at <= ?)
+                AND a.channel NOT IN ({", ".join("?" * len(skip))})
+                ORDER BY a.id LIMIT ?""",
+            [_iso(now), *skip, limit],
         )
 
     @_locked
@@ -272,22 +333,32 @@ class SQLiteStore:
     def mark_sent(self, alert_id: int, now: datetime, note: str | None = None) -> None:
         with self.db.atomic():
             self.db.execute(
-                """UPDATE alerts SET status = 'sent', attempts = attempts + 1, sent_at = ?,
+                """UPDATE alerts SET status = 'sent', sent_at = ?,
                      updated_at = ?, note = ? WHERE id = ?""",
                 [_iso(now), _iso(now), note, alert_id],
             )
 
     @_locked
+    def claim_alert(self, alert_id: int, now: datetime, lease_until: datetime) -> bool:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                """UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
+                   WHERE id = ? AND status = 'pending'
+                   AND (next_attempt_at IS NULL OR next_attempt_at <= ?)""",
+                [_iso(lease_until), _iso(now), alert_id, _iso(now)],
+            )
+        return cursor.rowcount == 1
+
+    @_locked
     def mark_attempt_failed(
-        self, alert_id: int, error: str, now: datetime, retry_at: datetime, max_attempts: int
+        self, alert_id: int, error: str, now: datetime, max_attempts: int
     ) -> str:
         with self.db.atomic():
             self.db.execute(
-                """UPDATE alerts SET attempts = attempts + 1, last_error = ?, updated_at = ?,
-                     next_attempt_at = ?,
-                     status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'pending' END
-                   WHERE id = ?""",
-                [error, _iso(now), _iso(retry_at), max_attempts, alert_id],
+                """UPDATE alerts SET last_error = ?, updated_at = ?,
+                     status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'pending' END
+                   WHERE id = ? AND status = 'pending'""",
+                [error, _iso(now), max_attempts, alert_id],
             )
             row = self.db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()
         return str(row[0]) if row else "missing"
@@ -298,7 +369,7 @@ class SQLiteStore:
             """SELECT f.name, f.title, f.url, f.interval, f.last_polled_at, f.last_status,
                  f.last_error, f.next_poll_at, f.failures,
                  (SELECT count(*) FROM stories s WHERE s.feed = f.name)
-               FROM feeds f WHERE f.configured = 1 ORDER BY f.name"""
+               FROM feeds f ORDER BY f.name"""
         ).fetchall()
         return [
             FeedStatus(r[0], r[1], r[2], r[3], _dt(r[4]), r[5], r[6], _dt(r[7]), r[8], r[9])

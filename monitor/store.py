@@ -6,7 +6,7 @@ default; a PostgreSQL backend for several workers implements the same protocol.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -59,27 +59,37 @@ class Store(Protocol):
     def record_poll(self, record: PollRecord) -> None:
         """Remember the outcome of a poll and when to poll next."""
 
-    def add_stories(self, stories: Sequence[Story], now: datetime) -> list[StoredStory]:
-        """Store the stories not seen before (same feed and guid, or same canonical link in
-        any feed) and return only those, atomically."""
+    def unseen(self, stories: Sequence[Story]) -> list[Story]:
+        """The stories not stored before: no same feed+guid, no same canonical link (from
+        another feed, or with the same raw link). Read-only; the pipeline matches these."""
 
-    def add_alerts(self, story_id: int, matches: Sequence[Match], now: datetime) -> int:
-        """Record a story's matches and one pending alert per channel; return alerts added."""
+    def add_stories(
+        self, items: Sequence[tuple[Story, Sequence[Match]]], now: datetime
+    ) -> list[StoredStory]:
+        """Store each new story with its matches and one pending alert per channel, in one
+        transaction, so a story is never marked seen without its alerts. Stories that
+        turn out to be repeats (e.g. twice in one batch) are skipped; returns the stored."""
 
-    def pending_alerts(self, now: datetime, limit: int = 100) -> list[Alert]:
+    def pending_alerts(
+        self, now: datetime, limit: int = 100, skip_channels: Collection[str] = ()
+    ) -> list[Alert]:
         """Alerts owed to their channels and due for an attempt, oldest first."""
+
+    def claim_alert(self, alert_id: int, now: datetime, lease_until: datetime) -> bool:
+        """Take a pending, due alert for one attempt: count the attempt and hide the alert
+        until `lease_until`. False when another process (or an earlier pass) has it."""
 
     def mark_sent(self, alert_id: int, now: datetime, note: str | None = None) -> None:
         """An alert was accepted by its channel."""
 
     def mark_attempt_failed(
-        self, alert_id: int, error: str, now: datetime, retry_at: datetime, max_attempts: int
+        self, alert_id: int, error: str, now: datetime, max_attempts: int
     ) -> str:
-        """An attempt failed: the alert waits until retry_at, and is failed for good after
-        max_attempts. Returns its new status."""
+        """The claimed attempt failed: the alert stays pending (its lease is the backoff)
+        or, after max_attempts, is failed for good. Returns its new status."""
 
     def feed_statuses(self) -> list[FeedStatus]:
-        """Every configured feed's polling state."""
+        """Every stored feed's polling state. Read-only."""
 
     def recent_alerts(self, limit: int = 50) -> list[Alert]:
         """The newest alerts, whatever their state."""

@@ -10,12 +10,29 @@ from typing import Any
 
 import pytest
 
+from monitor.config import load_config
+from monitor.errors import Problem
 from tests.conftest import ROOT, MakeConfig, RunCli
 
 RULE = """\
 rules:
   - id: r1
     query: Libya
+    channels: [console]
+"""
+
+# A rule between two good ones whose query is nested 1,500 parentheses deep. Parsing it
+# used to raise RecursionError out of load_config, so this one rule stopped the daemon.
+DEEP_QUERY_RULES = f"""\
+rules:
+  - id: before
+    query: Libya
+    channels: [console]
+  - id: deep
+    query: {"(" * 1500}Tripoli{")" * 1500}
+    channels: [console]
+  - id: after
+    query: Sirte
     channels: [console]
 """
 
@@ -371,6 +388,39 @@ CASES = [
         ["config/feeds.yaml:4:15: interval: 'hourly' is not a duration such as 90s, 5m, 1h"],
         id="feed-interval-not-a-duration",
     ),
+    pytest.param(
+        {
+            "feeds": """\
+            feeds:
+              - name: a
+                url: https://example.org/a.xml
+                interval: .inf
+            """
+        },
+        [
+            "config/feeds.yaml:4:15: interval: "
+            "a duration must be a finite number of seconds (got inf)"
+        ],
+        id="feed-interval-infinite",
+    ),
+    pytest.param(
+        {
+            "feeds": """\
+            feeds:
+              - name: a
+                url: https://example.org/a.xml
+                interval: 365d
+            """
+        },
+        ["config/feeds.yaml:4:15: interval: '365d' is longer than 30 days"],
+        id="feed-interval-longer-than-30-days",
+    ),
+    pytest.param(
+        {"rules": {"r.yaml": DEEP_QUERY_RULES}},
+        # The 65th '(' is column 65 of the query, which starts at column 12 of line 6.
+        ["config/rules/r.yaml:6:76: query: '(' is nested more than 64 levels deep"],
+        id="query-nested-too-deep",
+    ),
 ]
 
 
@@ -390,6 +440,19 @@ def test_check_prints_each_problem_located_and_exits_1(
 
     assert result.exit_code == 1
     assert result.stdout.splitlines() == expected
+
+
+def test_a_query_nested_too_deep_costs_only_its_rule(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    config = load_config(make_config(rules={"r.yaml": DEEP_QUERY_RULES}))
+
+    assert [r.id for r in config.rules] == ["before", "after"]
+    assert config.problems == [
+        Problem("config/rules/r.yaml", 6, 76, "query: '(' is nested more than 64 levels deep")
+    ]
 
 
 FOLDED = """\

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config, parse_duration
+from monitor.config import MAX_DURATION, load_config, parse_duration
 from monitor.errors import ConfigError, Problem
 from tests.conftest import ROOT, MakeConfig
 
@@ -94,6 +95,9 @@ def test_channel_variables_are_left_for_notify_to_expand(
         pytest.param("45", 45.0, id="text-without-unit"),
         pytest.param(30, 30.0, id="int"),
         pytest.param(2.5, 2.5, id="float"),
+        pytest.param("30d", 30 * 86400.0, id="30-days-is-the-longest"),
+        pytest.param("720h", 30 * 86400.0, id="30-days-in-hours"),
+        pytest.param(MAX_DURATION, 30 * 86400.0, id="30-days-in-seconds"),
     ],
 )
 def test_a_duration_parses_to_seconds(value: object, seconds: float) -> None:
@@ -111,11 +115,47 @@ def test_a_duration_parses_to_seconds(value: object, seconds: float) -> None:
         pytest.param(0, id="zero"),
         pytest.param(-1, id="negative-number"),
         pytest.param(True, id="bool"),
+        pytest.param("inf", id="inf-text"),
+        pytest.param("nan", id="nan-text"),
     ],
 )
 def test_a_bad_duration_is_refused(value: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(math.inf, id="inf"),
+        pytest.param(-math.inf, id="minus-inf"),
+        pytest.param(math.nan, id="nan"),
+    ],
+)
+def test_a_duration_that_is_not_finite_is_refused(value: float) -> None:
+    # nan compares false with everything, so it would pass a plain "<= 0" check.
+    with pytest.raises(ValueError, match=r"^a duration must be a finite number of seconds"):
+        parse_duration(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param("31d", "'31d' is longer than 30 days", id="31-days"),
+        pytest.param("721h", "'721h' is longer than 30 days", id="hours"),
+        pytest.param(MAX_DURATION + 1, "2592001 seconds is longer than 30 days", id="int"),
+        pytest.param(1e300, "1e+300 seconds is longer than 30 days", id="huge-float"),
+        # float() of this int raises OverflowError, which pydantic would not turn into a
+        # located problem.
+        pytest.param(10**400, f"{10**400} seconds is longer than 30 days", id="huge-int"),
+        # float() of this text is inf.
+        pytest.param("1" + "0" * 400, "is longer than 30 days", id="huge-text"),
+    ],
+)
+def test_a_duration_longer_than_30_days_is_refused(value: object, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_duration(value)
+    assert message in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -144,6 +184,16 @@ def test_poll_interval_in_monitor_yaml_accepts_durations(
             "true",
             "interval: a duration is a number of seconds or text such as 90s, 5m, 1h",
             id="bool",
+        ),
+        pytest.param(
+            ".inf", "interval: a duration must be a finite number of seconds (got inf)", id="inf"
+        ),
+        pytest.param(
+            ".nan", "interval: a duration must be a finite number of seconds (got nan)", id="nan"
+        ),
+        pytest.param("31d", "interval: '31d' is longer than 30 days", id="31-days"),
+        pytest.param(
+            "1e10", "interval: 10000000000.0 seconds is longer than 30 days", id="exponent"
         ),
     ],
 )
@@ -185,6 +235,37 @@ def test_a_feed_with_a_bad_interval_is_left_out_and_reported(
     assert config.problems == [
         Problem(
             "config/feeds.yaml", 4, 15, "interval: 'often' is not a duration such as 90s, 5m, 1h"
+        )
+    ]
+
+
+def test_a_feed_with_an_infinite_interval_is_left_out_and_the_others_load(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It used to load, overflow timedelta when its next poll was scheduled, and be
+    # fetched again on every tick.
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(
+        feeds="""\
+        feeds:
+          - name: forever
+            url: https://example.org/forever.xml
+            interval: .inf
+          - name: fine
+            url: https://example.org/fine.xml
+        """,
+        rules=ONE_RULE,
+    )
+
+    config = load_config(directory)
+
+    assert [f.name for f in config.feeds] == ["fine"]
+    assert config.problems == [
+        Problem(
+            "config/feeds.yaml",
+            4,
+            15,
+            "interval: a duration must be a finite number of seconds (got inf)",
         )
     ]
 
@@ -236,6 +317,78 @@ def test_feed_urls_and_absolute_paths_are_kept_and_relative_paths_resolved(
         "absolute": str(absolute),
         "relative": str(directory.resolve() / "local" / "feed.xml"),
     }
+
+
+# The database
+
+
+def test_without_a_database_setting_the_path_is_left_to_the_cli(make_config: MakeConfig) -> None:
+    assert load_config(make_config()).database_path is None
+
+
+def test_a_relative_database_is_resolved_against_the_config_directory(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = make_config(monitor="database: data/monitor.db\nchannels: {}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # as under systemd, where the working directory is /
+
+    config = load_config(directory)
+
+    assert config.settings.database == "data/monitor.db"  # as written
+    assert config.database_path == directory.resolve() / "data" / "monitor.db"
+
+
+def test_a_relative_database_is_absolute_even_when_the_config_directory_is_relative(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_config(monitor="database: monitor.db\nchannels: {}\n")
+    monkeypatch.chdir(tmp_path)
+
+    config = load_config("config")
+
+    assert config.database_path == tmp_path.resolve() / "config" / "monitor.db"
+    assert config.database_path.is_absolute()
+
+
+def test_an_absolute_database_is_kept(make_config: MakeConfig, tmp_path: Path) -> None:
+    absolute = tmp_path / "var" / "monitor.db"
+
+    config = load_config(make_config(monitor=f"database: {absolute}\nchannels: {{}}\n"))
+
+    assert config.database_path == absolute
+
+
+def test_a_database_under_home_is_expanded(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+    config = load_config(make_config(monitor="database: ~/monitor.db\nchannels: {}\n"))
+
+    assert config.database_path == tmp_path / "home" / "monitor.db"
+
+
+def test_an_in_memory_database_keeps_sqlites_name(make_config: MakeConfig) -> None:
+    config = load_config(make_config(monitor='database: ":memory:"\nchannels: {}\n'))
+
+    assert config.database_path == Path(":memory:")
+
+
+def test_an_empty_database_is_a_located_problem(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Resolved against the config directory, "" would name the directory itself.
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(monitor='database: ""\nchannels: {}\n')
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(directory)
+
+    assert excinfo.value.problems == [
+        Problem("config/monitor.yaml", 1, 11, "database: String should have at least 1 character")
+    ]
 
 
 # Enabled and disabled
@@ -410,6 +563,37 @@ def test_a_rule_file_that_is_not_yaml_costs_only_that_file(
     assert [r.id for r in config.rules] == ["fine"]
     assert [(p.path, p.line) for p in config.problems] == [("config/rules/a.yaml", 4)]
     assert config.problems[0].message.startswith("YAML: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # ruamel recurses once per level; this used to raise RecursionError out of load_config.
+        pytest.param(
+            "rules: " + "[" * 500 + "]" * 500 + "\n",
+            "YAML: nested too deeply to read",
+            id="deeply-nested",
+        ),
+        # ruamel's int() refuses more than 4,300 digits with a ValueError, not a YAMLError.
+        pytest.param("rules: 1" + "0" * 5000 + "\n", "YAML: Exceeds the limit", id="huge-int"),
+    ],
+)
+def test_a_rule_file_ruamel_cannot_read_costs_only_that_file(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(rules={"a.yaml": text, "b.yaml": ONE_RULE["r.yaml"]})
+
+    config = load_config(directory)
+
+    assert [r.id for r in config.rules] == ["r1"]
+    [problem] = config.problems
+    assert (problem.path, problem.line, problem.col) == ("config/rules/a.yaml", 1, 1)
+    assert problem.message.startswith(message)
 
 
 def test_a_config_without_rule_files_says_so(

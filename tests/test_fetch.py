@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -299,13 +300,206 @@ def test_a_trickling_body_is_cut_off_at_the_total_deadline(
 
     started = time.monotonic()
     try:
-        with pytest.raises(FetchError, match="longer than"):
+        with pytest.raises(FetchError, match=r"no complete response within 1\.5s"):
             fetcher.fetch(httpserver.url_for("/trickle.xml"))
         elapsed = time.monotonic() - started
     finally:
         handler.stop.set()  # type: ignore[attr-defined]
 
     assert elapsed < FAST.total_timeout + 0.5
+
+
+# --- the hard deadline, against a raw socket server ----------------------------------------
+
+# Each read comes well within the read timeout; only the total deadline can stop these.
+HARD = FetchLimits(connect_timeout=1.0, read_timeout=1.0, total_timeout=1.0, max_bytes=10_000)
+TRICKLE = 0.2  # seconds between bytes
+HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+    + f"Content-Length: {len(FEED)}\r\n\r\n".encode()
+)
+
+Script = Callable[[socket.socket, threading.Event], None]
+
+
+def trickle(conn: socket.socket, data: bytes, stop: threading.Event) -> None:
+    """Send one byte every TRICKLE seconds, until done, stopped or the client hangs up."""
+    for i in range(len(data)):
+        if stop.wait(TRICKLE):
+            return
+        conn.sendall(data[i : i + 1])
+
+
+def trickled_head(conn: socket.socket, stop: threading.Event) -> None:
+    trickle(conn, HEAD + FEED, stop)  # whole, it would take 46 s
+
+
+def trickled_body(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(HEAD)
+    trickle(conn, FEED, stop)
+
+
+def trickled_unsized_body(conn: socket.socket, stop: threading.Event) -> None:
+    # No Content-Length and not chunked: the body ends when the connection does, so the
+    # deadline's own shutdown must not make a cut-off body look complete.
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nConnection: close\r\n\r\n"
+    )
+    trickle(conn, FEED, stop)
+
+
+def trickled_tls_handshake(conn: socket.socket, stop: threading.Event) -> None:
+    # A TLS record header announcing a 16 kB handshake message: the client's TLS library
+    # waits for the whole record, and so reads every byte of it within the timeout.
+    conn.sendall(b"\x16\x03\x03\x40\x00")
+    trickle(conn, b"\x00" * 200, stop)
+
+
+def prompt(conn: socket.socket, _stop: threading.Event) -> None:
+    conn.sendall(HEAD + FEED)
+
+
+class RawServer:
+    """HTTP by hand on a loopback socket, for misbehaviour a real server will not produce.
+
+    The request's path picks the script that answers it (`/prompt`, `/trickled_head`, ...),
+    each connection in its own thread. `close()` stops every script within TRICKLE seconds
+    and joins every thread.
+    """
+
+    SCRIPTS: ClassVar[dict[str, Script]] = {
+        f"/{f.__name__}": f
+        for f in (
+            trickled_head,
+            trickled_body,
+            trickled_unsized_body,
+            trickled_tls_handshake,
+            prompt,
+        )
+    }
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.port: int = self.listener.getsockname()[1]
+        self.threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def url(self, path: str, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.stop.set()
+        self.acceptor.join(5)
+        for thread in self.threads:
+            thread.join(5)
+        self.listener.close()
+        assert not self.acceptor.is_alive()
+        assert not any(t.is_alive() for t in self.threads)
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.settimeout(2.0)
+                request = conn.recv(65536)  # a GET (or a TLS ClientHello) arrives whole
+                if request.startswith(b"\x16"):  # a TLS handshake record, not HTTP
+                    path = "/trickled_tls_handshake"
+                else:
+                    path = request.split(b" ", 2)[1].decode("latin-1")
+                self.SCRIPTS[path](conn, self.stop)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up, which is what these tests expect of it
+            except BaseException as e:  # reported by the test, not lost in this thread
+                self.errors.append(e)
+
+
+@pytest.fixture
+def raw_server() -> Iterator[RawServer]:
+    server = RawServer()
+    try:
+        yield server
+    finally:
+        server.close()
+    assert server.errors == []
+
+
+@pytest.fixture
+def hard_fetcher() -> Iterator[Fetcher]:
+    with Fetcher(HARD) as f:
+        yield f
+
+
+@pytest.mark.parametrize(
+    ("path", "scheme"),
+    [
+        ("/trickled_head", "http"),
+        ("/trickled_body", "http"),
+        ("/trickled_unsized_body", "http"),
+        ("/trickled_tls_handshake", "https"),
+    ],
+    ids=["status-line-and-headers", "body", "body-until-close", "tls-handshake"],
+)
+def test_a_trickling_response_is_cut_off_hard_at_the_total_deadline(
+    raw_server: RawServer, hard_fetcher: Fetcher, path: str, scheme: str
+) -> None:
+    started = time.monotonic()
+
+    with pytest.raises(FetchError, match=r"no complete response within 1s") as caught:
+        hard_fetcher.fetch(raw_server.url(path, scheme))
+
+    elapsed = time.monotonic() - started
+    assert HARD.total_timeout <= elapsed < HARD.total_timeout + 1.0
+    assert caught.value.permanent is False
+
+
+def test_a_fetch_after_a_timed_out_one_still_works(
+    raw_server: RawServer, hard_fetcher: Fetcher
+) -> None:
+    with pytest.raises(FetchError, match="no complete response"):
+        hard_fetcher.fetch(raw_server.url("/trickled_head"))
+
+    got = hard_fetcher.fetch(raw_server.url("/prompt"))
+
+    assert got.status == 200
+    assert got.content == FEED
+
+
+def test_concurrent_fetches_through_one_fetcher_each_keep_their_own_deadline(
+    raw_server: RawServer, hard_fetcher: Fetcher
+) -> None:
+    # The daemon's worker threads share one Fetcher: one feed's deadline must neither cut
+    # off nor wait for another's.
+    results: dict[str, object] = {}
+
+    def run(path: str) -> None:
+        try:
+            results[path] = hard_fetcher.fetch(raw_server.url(path)).content
+        except FetchError as e:
+            results[path] = e
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in ("/trickled_head", "/prompt")]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+
+    assert time.monotonic() - started < HARD.total_timeout + 1.0
+    assert isinstance(results["/trickled_head"], FetchError)
+    assert results["/prompt"] == FEED
 
 
 # --- errors --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pytest
 
 from monitor.errors import ParseError
@@ -299,6 +300,75 @@ def test_a_billion_laughs_document_is_refused_quickly(
         parse_feed(data, feed="hostile")
 
     assert time.monotonic() - started < 1.0
+
+
+def two_items(first_title: str) -> str:
+    return (
+        f"<item><title>{first_title}</title><guid>odd</guid></item>"
+        "<item><title>Next story</title><guid>next</guid></item>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        pytest.param("&#55357;&#56840; Smile", "\ufffd\ufffd Smile", id="decimal-pair"),
+        pytest.param("&#xD83D;", "\ufffd", id="hex"),
+        pytest.param("&#x0000d83d; &#X00DFFF;", "\ufffd \ufffd", id="hex-leading-zeros"),
+        pytest.param("&#0055296; &#57343;", "\ufffd \ufffd", id="decimal-edges"),
+        pytest.param("&lt;b&gt;&#55357;&lt;/b&gt;", "\ufffd", id="inside-escaped-html"),
+        pytest.param("&#1114112; &#x110000;", "\ufffd \ufffd", id="past-u10ffff"),
+        pytest.param("&#xFFFFFFFFFF;", "\ufffd", id="past-a-c-int"),
+        pytest.param(f"&#{'9' * 5_000};", "\ufffd", id="five-thousand-digits"),
+    ],
+)
+def test_a_reference_to_a_non_character_becomes_u_fffd_and_the_feed_is_still_read(
+    title: str, expected: str
+) -> None:
+    parsed = parse_feed(rss(two_items(title)).encode(), feed="odd-refs")
+
+    assert [s.title for s in parsed.stories] == [expected, "Next story"]
+    assert parsed.warning is None
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("&#55295; &#57344;", "\ud7ff \ue000"),  # the neighbours of the surrogate block
+        ("&#128512; &#x1F600; &#x10FFFF;", "\U0001f600 \U0001f600 \U0010ffff"),
+        ("Don&#8217;t &#xA0;stop", "Don\u2019t stop"),
+    ],
+    ids=["surrogate-neighbours", "astral", "common"],
+)
+def test_references_to_real_characters_are_left_alone(title: str, expected: str) -> None:
+    parsed = parse_feed(rss(two_items(title)).encode(), feed="refs")
+
+    assert parsed.stories[0].title == expected
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+@pytest.mark.parametrize("bom", [True, False], ids=["bom", "no-bom"])
+def test_a_surrogate_reference_in_a_utf16_or_utf32_feed_becomes_u_fffd(
+    encoding: str, bom: bool
+) -> None:
+    text = rss(two_items("&#55357;&#56840; Smile")).replace('"utf-8"', f'"{encoding[:6]}"')
+    data = ("\ufeff" if bom else "").encode(encoding) + text.encode(encoding)
+
+    parsed = parse_feed(data, feed="wide")
+
+    assert [s.title for s in parsed.stories] == ["\ufffd\ufffd Smile", "Next story"]
+
+
+def test_an_exception_inside_feedparser_becomes_a_parse_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> object:
+        raise RuntimeError("boom\nat line 2")
+
+    monkeypatch.setattr(feedparser, "parse", broken)
+
+    with pytest.raises(ParseError, match=r"^feedparser failed: RuntimeError: boom at line 2$"):
+        parse_feed(rss(two_items("Fine")).encode(), feed="broken")
 
 
 def test_a_feed_whose_cdata_text_quotes_an_entity_declaration_is_still_read() -> None:

@@ -98,8 +98,11 @@ def test_a_broken_feed_does_not_hide_the_other_feeds_news(
         assert results[name].error
     assert "410" in (results["gone"].error or "")
     statuses = {s.name: s for s in store.feed_statuses()}
-    # Failed feeds come back after retry_after_error, good ones after their interval.
-    assert statuses["gone"].next_poll_at == clock.now + timedelta(seconds=600)
+    # Failed feeds come back after retry_after_error, good ones after their interval, and
+    # those that will not mend by themselves (410, a missing file) six times later.
+    assert statuses["garbage"].next_poll_at == clock.now + timedelta(seconds=600)
+    assert statuses["gone"].next_poll_at == clock.now + timedelta(seconds=3600)
+    assert statuses["missing"].next_poll_at == clock.now + timedelta(seconds=3600)
     assert statuses["good"].next_poll_at == clock.now + timedelta(seconds=60)
     assert pipeline.deliver().sent == 1
     assert "Fighting near Misurata" in out.getvalue()
@@ -195,3 +198,62 @@ def test_console_channels_with_settings_still_deliver(tmp_path: Path, store: SQL
     assert "[slack]" in out.getvalue()
     [alert] = store.recent_alerts()
     assert alert.status == "sent"
+
+
+class CountingNotifier(Notifier):
+    """The console notifier; sends to `dead` channels fail. Counts attempts per channel."""
+
+    def __init__(self, dead: set[str]) -> None:
+        super().__init__(build_channels({}, {}), console=io.StringIO())
+        self.dead = dead
+        self.attempts: dict[str, int] = {}
+
+    def send(self, channel: str, message: Message) -> str | None:
+        self.attempts[channel] = self.attempts.get(channel, 0) + 1
+        if channel in self.dead:
+            raise DeliveryError("timed out")
+        return super().send(channel, message)
+
+
+def test_a_dead_channel_is_tried_once_per_pass_and_does_not_hold_up_the_others(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    items = [(f"Misrata report {i}", f"https://ex.org/{i}", str(i)) for i in range(150)]
+    feed_file = tmp_path / "f.xml"
+    feed_file.write_text(rss(*items))
+    feeds = [Feed("f", str(feed_file), "F", 60)]
+    store.sync_feeds(feeds)
+    notifier = CountingNotifier(dead={"email"})
+    rule = Rule("misrata", "Misrata", parse_query("Misrata"), ("email", "slack"))
+    pipeline = Pipeline(
+        store=store, fetcher=Fetcher(), matcher=Matcher([rule]), notifier=notifier, clock=Clock()
+    )
+    assert pipeline.poll(feeds)[0].alerts == 300
+    report = pipeline.deliver()
+    # Every Slack alert goes out in one pass, past the 100-alert batch; email is tried once.
+    assert (report.sent, report.failed) == (150, 1)
+    assert notifier.attempts == {"email": 1, "slack": 150}
+
+
+class ExplodingStore(SQLiteStore):
+    def add_stories(self, items: object, now: datetime) -> list:  # type: ignore[override]
+        raise RuntimeError("database or disk is full")
+
+
+def test_a_feed_that_cannot_be_stored_is_not_fetched_again_on_every_tick(tmp_path: Path) -> None:
+    store = ExplodingStore(tmp_path / "m.db")
+    try:
+        feed_file = tmp_path / "f.xml"
+        feed_file.write_text(rss(("Misrata", "https://ex.org/1", "1")))
+        feeds = [Feed("f", str(feed_file), "F", 60)]
+        store.sync_feeds(feeds)
+        clock = Clock()
+        notifier = Notifier(build_channels({}, {}), console=io.StringIO())
+        pipeline = make_pipeline(store, notifier, clock)
+        [result] = pipeline.poll_due(feeds)
+        assert result.status == "error" and "disk is full" in (result.error or "")
+        assert pipeline.poll_due(feeds) == []  # waits retry_after_error, like any failure
+        [status] = store.feed_statuses()
+        assert status.last_status == "error" and status.failures == 1
+    finally:
+        store.close()

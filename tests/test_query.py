@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from monitor.errors import QueryError
-from monitor.query import And, Not, Or, Phrase, Term, parse_query, positive_terms
+from monitor.query import MAX_DEPTH, And, Node, Not, Or, Phrase, Term, parse_query, positive_terms
 
 
 def test_adjacent_words_are_anded() -> None:
@@ -236,3 +238,72 @@ def test_a_lone_tilde_is_reported_as_a_tilde() -> None:
         parse_query("Libya ~")
     assert caught.value.column == 7
     assert "'~'" in caught.value.message
+
+
+# Nesting depth and length
+
+
+def _nested_parentheses(levels: int) -> str:
+    return "(" * levels + "Libya" + ")" * levels
+
+
+def _nested_nots(levels: int) -> Node:
+    node: Node = Term("libya")
+    for _ in range(levels):
+        node = Not(node)
+    return node
+
+
+def test_parentheses_may_nest_64_levels_deep() -> None:
+    assert MAX_DEPTH == 64
+    assert parse_query(_nested_parentheses(64)) == Term("libya")
+
+
+def test_not_may_nest_64_levels_deep() -> None:
+    assert parse_query("NOT " * 64 + "Libya") == _nested_nots(64)
+
+
+@pytest.mark.parametrize(
+    ("query", "column", "what"),
+    [
+        pytest.param(_nested_parentheses(65), 65, "'('", id="65-parentheses"),
+        # It used to raise RecursionError, which nothing caught: one rule stopped the daemon.
+        pytest.param(_nested_parentheses(1500), 65, "'('", id="1500-parentheses"),
+        pytest.param("(" * 100_000, 65, "'('", id="unclosed-and-deep"),
+        pytest.param("x " + _nested_parentheses(65), 67, "'('", id="after-a-word"),
+        pytest.param("NOT " * 65 + "Libya", 257, "NOT", id="65-nots"),
+        # Each NOT and each '(' is a level: level 65 is the 33rd NOT, at 1 + 32 * len("NOT (").
+        pytest.param("NOT (" * 40 + "Libya" + ")" * 40, 161, "NOT", id="nots-and-parentheses"),
+        pytest.param("-(" * 40 + "Libya" + ")" * 40, 65, "'-'", id="minuses-and-parentheses"),
+    ],
+)
+def test_nesting_deeper_than_64_levels_is_a_query_error_at_the_opener(
+    query: str, column: int, what: str
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_query(query)
+    assert caught.value.column == column
+    assert caught.value.message == f"{what} is nested more than 64 levels deep"
+
+
+def test_closed_groups_give_their_depth_back() -> None:
+    # Depth is how many are open at once, not how many the query has.
+    query = " OR ".join([_nested_parentheses(60)] * 100)
+    assert parse_query(query) == Or(tuple([Term("libya")] * 100))
+
+
+@pytest.mark.parametrize(
+    ("joiner", "kind"),
+    [pytest.param(" OR ", Or, id="or"), pytest.param(" ", And, id="and")],
+)
+def test_a_long_flat_query_parses_without_depth(joiner: str, kind: type[And | Or]) -> None:
+    # Each further OR or AND term is read in a loop, so length costs no recursion.
+    words = [f"w{i}" for i in range(5000)]
+    started = time.perf_counter()
+
+    node = parse_query(joiner.join(words))
+
+    assert isinstance(node, kind)
+    assert node.children == tuple(Term(w) for w in words)
+    # About 0.03 s here; the bound only catches a parser gone quadratic.
+    assert time.perf_counter() - started < 2.0
