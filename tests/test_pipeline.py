@@ -4,6 +4,7 @@ SQLite file, the console as the channel. One broken feed never hides the others'
 from __future__ import annotations
 
 import io
+import tarfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -257,3 +258,32 @@ def test_a_feed_that_cannot_be_stored_is_not_fetched_again_on_every_tick(tmp_pat
         assert status.last_status == "error" and status.failures == 1
     finally:
         store.close()
+
+
+def test_a_real_bbc_retitle_of_a_libya_story_alerts_once(
+    corpus: Path, tmp_path: Path, store: SQLiteStore
+) -> None:
+    # corpus/README: the BBC re-titled one Libya story between two snapshots, same guid.
+    snapshots = ["bbc/2020-06-01T21-02-33Z.xml", "bbc/2020-06-01T22-28-31Z.xml"]
+    with tarfile.open(corpus / "replay" / "bbc.tar.xz") as archive:
+        bodies = [archive.extractfile(name).read() for name in snapshots]  # type: ignore[union-attr]
+    feed_file = tmp_path / "bbc.xml"
+    feeds = [Feed("bbc", str(feed_file), "BBC News", 60)]
+    store.sync_feeds(feeds)
+    rule = Rule("libya", "Libya", parse_query("Libya OR Libyan"), ("console",))
+    out = io.StringIO()
+    pipeline = Pipeline(
+        store=store,
+        fetcher=Fetcher(),
+        matcher=Matcher([rule]),
+        notifier=Notifier(build_channels({}, {}), console=out),
+        clock=Clock(),
+    )
+    alerts = []
+    for body in bodies:
+        feed_file.write_bytes(body)
+        alerts += [r.alerts for r in pipeline.poll(feeds)]
+        pipeline.deliver()
+    assert alerts == [1, 0]
+    assert out.getvalue().count("Russia and Turkey risk turning Libya into another Syria") == 1
+    assert "Libya conflict: Russia and Turkey risk Syria repeat" not in out.getvalue()
