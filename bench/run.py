@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -134,7 +135,7 @@ def bench_match(stories: list[Story], repeat: int) -> list[tuple[str, str, str]]
     ]:
         n = len(stories) if len(matcher.rules) < 1000 else len(stories) // 10
         sample = stories[:n]
-        seconds = median_seconds(lambda m=matcher, s=sample: each(s, m.match), repeat)
+        seconds = median_seconds(partial(each, sample, matcher.match), repeat)
         rows.append(
             (
                 label,
@@ -153,7 +154,7 @@ def bench_store(stories: list[Story], repeat: int) -> list[tuple[str, str, str]]
         with tempfile.TemporaryDirectory() as tmp:
             store = SQLiteStore(Path(tmp) / "b.db")
             for i in range(0, len(batch), 50):  # feeds arrive in polls of ~50 items
-                store.add_stories(batch[i : i + 50], now)
+                store.add_stories([(s, ()) for s in batch[i : i + 50]], now)
             store.close()
 
     def baseline() -> None:

@@ -91,7 +91,7 @@ def _db_path(config: Config, db: str | None) -> str:
 
 def _open_store(config: Config, db: str | None, *, writer: bool = False) -> SQLiteStore:
     try:
-        return SQLiteStore(_db_path(config, db), writer=writer)
+        return SQLiteStore(_db_path(config, db), writer=writer, read_only=not writer)
     except StoreError as e:
         raise click.ClickException(str(e)) from e
 
@@ -302,6 +302,7 @@ def _alert_dict(alert: Alert) -> dict[str, Any]:
         "status": alert.status,
         "attempts": alert.attempts,
         "last_error": alert.last_error,
+        "note": alert.note,
         "created_at": alert.created_at,
         "sent_at": alert.sent_at,
         "title": alert.story.title,
@@ -329,7 +330,8 @@ def alerts(config_dir: str, db: str | None, as_json: bool, limit: int) -> None:
         if as_json:
             click.echo(json.dumps(_jsonable(row), ensure_ascii=False))
             continue
-        why = f"  ({alert.last_error})" if alert.last_error and alert.status != "sent" else ""
+        reason = alert.note if alert.status == "printed" else alert.last_error
+        why = f"  ({reason})" if reason and alert.status != "sent" else ""
         click.echo(
             f"{alert.id:>5} {alert.status:<8} {alert.channel:<12} {_when(alert.created_at)}  "
             f"{alert.outlet}: {alert.story.title[:70]}  [{', '.join(row['rules'])}]{why}"
@@ -363,10 +365,13 @@ def send_test(config_dir: str, db: str | None, channel: str) -> None:
     )
     notifier = Notifier(channels)
     try:
-        note = notifier.send(channel, render(sample, notifier.kind(channel)))
+        notifier.send(channel, render(sample, notifier.kind(channel)))
     except Exception as e:
         raise click.ClickException(f"{channel}: {e}") from e
-    click.echo(f"sent to {channel}" + (f" ({note})" if note else ""), err=True)
+    fallback = notifier.fallback(channel) if channel != "console" else None
+    if fallback:
+        raise click.ClickException(f"{channel} is not set up ({fallback}); printed above instead")
+    click.echo(f"sent to {channel}", err=True)
 
 
 def main() -> None:

@@ -90,6 +90,7 @@ class Alert:
     status: str = "pending"
     attempts: int = 0
     last_error: str | None = None
+    note: str | None = None  # how it went out, e.g. why it only reached the console
     created_at: datetime | None = None
     sent_at: datetime | None = None
 

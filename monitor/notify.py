@@ -86,6 +86,13 @@ class Notifier:
         self.console = console or sys.stdout
         self._console_lock = threading.Lock()
 
+    def fallback(self, channel: str) -> str | None:
+        """Why a channel's alerts print to the console instead, or None if they do not."""
+        target = self.channels.get(channel)
+        if target is None:
+            return f"channel {channel!r} is not configured"
+        return target.fallback
+
     def kind(self, channel: str) -> str:
         """How to render for a channel; unknown channels go to the console."""
         return self.channels[channel].kind if channel in self.channels else "console"

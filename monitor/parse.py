@@ -1,10 +1,11 @@
 """Parsing: fetched bytes → stories as plain text. Pure; feedparser never sees a URL.
 
 feedparser is called with sanitize_html and resolve_relative_uris off: we never render
-feed HTML, we turn it into text ourselves, and those two passes cost about 70% of its
-time. Documents that declare XML entities are refused (feedparser does not stop the
-"billion laughs" expansion), and every field is capped so a hostile feed cannot grow a
-story without bound.
+feed HTML, we turn it into text ourselves, and those two passes cost time for nothing
+(about 20% of feedparser's time on our corpus, see BENCHMARKS.md). Documents that
+declare XML entities are refused (feedparser does not stop the "billion laughs"
+expansion), and every field is capped so a hostile feed cannot grow a story without
+bound.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def parse_feed(
     data = data.removeprefix(b"\xef\xbb\xbf").lstrip()
     if not data:
         raise ParseError("the document is empty")
+    if data.startswith((b"{", b"[")):
+        raise ParseError("this is JSON (a JSON Feed?); monitor reads RSS, Atom and RDF only")
     if declares_entities(data):
         raise ParseError("the document declares XML entities (<!ENTITY); refused as unsafe")
     data = without_invalid_char_refs(data)

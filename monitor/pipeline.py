@@ -274,12 +274,16 @@ class Pipeline:
                 e,
             )
             return "failed"
-        self.store.mark_sent(alert.id, self.clock(), note)
-        log.info(
-            "alert=%d channel=%s story=%r sent%s",
+        fallback = self.notifier.fallback(alert.channel)
+        self.store.mark_sent(alert.id, self.clock(), note, printed=fallback is not None)
+        # An alert that only reached the terminal is worth a warning every time: under
+        # systemd a missing secrets file would otherwise send everything to the journal.
+        log.log(
+            logging.WARNING if fallback else logging.INFO,
+            "alert=%d channel=%s story=%r %s",
             alert.id,
             alert.channel,
             alert.story.title[:80],
-            f" ({note})" if note else "",
+            f"printed to the console only: {fallback}" if fallback else "sent",
         )
         return "sent"

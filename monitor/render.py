@@ -10,22 +10,31 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from monitor.models import Alert, Message, Story
 
 SNIPPET_CHARS = 280
 MAX_TERMS = 12
+MIN_PARAGRAPH_WORDS = 5
 
-# CommonMark escapes for the characters that would make links, mentions or emphasis in
-# Slack. apprise turns "\<" into "&lt;" and entity-escapes "&" itself, so a feed's
-# "<!channel>" arrives as inert text.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
+# Feed text on its way to Slack through apprise's Markdown conversion. apprise turns "\<"
+# and "\>" into "&lt;"/"&gt;" and "\[" "\]" into plain brackets, and entity-escapes "&"
+# itself: so a feed's "<!channel>" or "[x](http://evil)" arrives inert. Slack has no escape
+# for its emphasis marks (a backslash would show), so those become look-alikes instead.
+_MARKDOWN_ESCAPED = re.compile(r"([\[\]<>])")
+_SLACK_LOOKALIKES = str.maketrans(
+    # asterisk operator, modifier letter low macron, tilde operator, modifier grave accent,
+    # reverse solidus operator: they read the same and format nothing.
+    {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb", "\\": "\u29f5"}
+)
 
 
 def escape_markdown(text: str) -> str:
-    """Escape feed text for apprise's Markdown-to-Slack conversion."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    """Make feed text inert for apprise's Markdown-to-Slack conversion: no mention, link
+    or emphasis can come out of it."""
+    return _MARKDOWN_ESCAPED.sub(r"\\\1", text.translate(_SLACK_LOOKALIKES))
 
 
 def safe_link(link: str) -> str | None:
@@ -39,13 +48,24 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _body_text(story: Story) -> str:
+    """The story's text as one line, without the short lines of page furniture
+    ("3 min read", a date, a photo credit) that would otherwise open the snippet."""
+    lines = [line.strip() for line in (story.summary or story.content).split("\n")]
+    prose = [line for line in lines if len(line.split()) >= MIN_PARAGRAPH_WORDS]
+    return " ".join(prose or lines).strip() or one_line(story.title)
+
+
 def snippet(story: Story, terms: tuple[str, ...], width: int = SNIPPET_CHARS) -> str:
     """A short piece of the story around the first matched word outside the headline."""
-    body = one_line(story.summary or story.content) or one_line(story.title)
+    body = one_line(_body_text(story))
     if len(body) <= width:
         return body
-    lowered = body.casefold()
-    hits = [i for i in (lowered.find(t.casefold()) for t in terms) if i >= 0]
+    hits = [
+        m.start()
+        for term in terms
+        if (m := re.search(rf"(?<!\w){re.escape(term)}(?!\w)", body, re.IGNORECASE))
+    ]
     start = max(0, min(hits) - width // 3) if hits else 0
     if start:
         space = body.find(" ", start)
@@ -62,8 +82,10 @@ def _published(alert: Alert) -> str:
     return published.strftime("%Y-%m-%d %H:%M UTC") if published else "time not given"
 
 
-def _terms(terms: tuple[str, ...]) -> tuple[str, ...]:
-    return terms[:MAX_TERMS] + (("…",) if len(terms) > MAX_TERMS else ())
+def _terms(terms: tuple[str, ...], show: Callable[[str], str] = str) -> str:
+    """The matched words as a list to read, the first MAX_TERMS of them."""
+    more = ", …" if len(terms) > MAX_TERMS else ""
+    return ", ".join(show(t) for t in terms[:MAX_TERMS]) + more
 
 
 def _all_terms(alert: Alert) -> tuple[str, ...]:
@@ -83,7 +105,7 @@ def render_text(alert: Alert) -> Message:
         alert.story.link or "(no link)",
     ]
     for m in alert.matches:
-        lines.append(f"rule {m.rule_name} [{m.rule_id}] matched: {', '.join(_terms(m.terms))}")
+        lines.append(f"rule {m.rule_name} [{m.rule_id}] matched: {_terms(m.terms)}")
     text = snippet(alert.story, _all_terms(alert))
     if text:
         lines.append(f"> {text}")
@@ -99,7 +121,7 @@ def render_slack(alert: Alert) -> Message:
     lines = [f"**[{title}](<{link}>)**" if link else f"**{title}**"]
     lines.append(f"{escape_markdown(alert.outlet)} · {_published(alert)}")
     for m in alert.matches:
-        terms = ", ".join(escape_markdown(t) for t in _terms(m.terms))
+        terms = _terms(m.terms, escape_markdown)
         lines.append(f"Rule: **{escape_markdown(m.rule_name)}** — matched: {terms}")
     text = snippet(alert.story, _all_terms(alert))
     if text:
@@ -116,7 +138,7 @@ def render_email(alert: Alert) -> Message:
     parts.append(f"<p>{e(alert.outlet)} · {e(_published(alert))}</p>")
     parts.append("<ul>")
     for m in alert.matches:
-        terms = ", ".join(f"<b>{e(t)}</b>" for t in _terms(m.terms))
+        terms = _terms(m.terms, lambda t: f"<b>{e(t)}</b>")
         parts.append(f"<li>Rule <b>{e(m.rule_name)}</b> ({e(m.rule_id)}) matched: {terms}</li>")
     parts.append("</ul>")
     text = snippet(alert.story, _all_terms(alert))

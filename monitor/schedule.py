@@ -9,6 +9,7 @@ exits cleanly, which is what systemd expects.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Sequence
@@ -55,8 +56,12 @@ class Daemon:
             log.exception("delivery tick failed; trying again next tick")
 
     def request_stop(self, signum: int, _frame: FrameType | None = None) -> None:
-        """Signal handler: finish the current feed, then exit."""
-        log.info("received %s; stopping after the current feed", signal.Signals(signum).name)
+        """Signal handler: finish the current feed, then exit; a second signal exits now."""
+        name = signal.Signals(signum).name
+        if self.stop.is_set():
+            log.warning("received %s again; exiting without waiting", name)
+            os._exit(128 + signum)
+        log.info("received %s; stopping after the current feed (again to force)", name)
         self.stop.set()
 
     def run(self) -> None:

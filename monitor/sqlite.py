@@ -151,12 +151,16 @@ def _dt(value: str | None) -> datetime | None:
 class SQLiteStore:
     """The Store protocol on one SQLite file."""
 
-    def __init__(self, path: Path | str, *, writer: bool = False) -> None:
+    def __init__(self, path: Path | str, *, writer: bool = False, read_only: bool = False) -> None:
         """Open (creating if needed) the database at `path`. A `writer` (the daemon, a poll)
-        also takes an exclusive lock beside it, so two never write at once."""
+        also takes an exclusive lock beside it, so two never write at once. `read_only`
+        opens an existing database for looking only: no file is created or changed."""
         self.path = str(path)
         self._lock = threading.RLock()
         self._writer_lock: TextIO | None = None
+        if read_only:
+            self._open_read_only()
+            return
         try:
             if self.path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -171,6 +175,23 @@ class SQLiteStore:
         except (sqlite3.Error, OSError) as e:
             self._release_writer_lock()
             raise StoreError(f"cannot use the database {self.path}: {e}") from e
+
+    def _open_read_only(self) -> None:
+        if not Path(self.path).is_file():
+            raise StoreError(
+                f"no database at {self.path}: check --db, or run `monitor run` "
+                "or `monitor poll --once` first"
+            )
+        try:
+            uri = f"{Path(self.path).resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+            self.db = sqlite_utils.Database(conn)
+            pending = migrations.pending(self.db)
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot read the database {self.path}: {e}") from e
+        if pending:
+            self.db.close()
+            raise StoreError(f"{self.path} needs upgrading; `monitor run` or `poll` does that")
 
     @_locked
     def close(self) -> None:
@@ -330,12 +351,14 @@ class SQLiteStore:
         return self._alerts("ORDER BY a.id DESC LIMIT ?", [limit])
 
     @_locked
-    def mark_sent(self, alert_id: int, now: datetime, note: str | None = None) -> None:
+    def mark_sent(
+        self, alert_id: int, now: datetime, note: str | None = None, *, printed: bool = False
+    ) -> None:
         with self.db.atomic():
             self.db.execute(
-                """UPDATE alerts SET status = 'sent', sent_at = ?,
+                """UPDATE alerts SET status = ?, sent_at = ?,
                      updated_at = ?, note = ? WHERE id = ?""",
-                [_iso(now), _iso(now), note, alert_id],
+                ["printed" if printed else "sent", _iso(now), _iso(now), note, alert_id],
             )
 
     @_locked
@@ -378,7 +401,7 @@ class SQLiteStore:
 
     def _alerts(self, tail: str, params: list[Any]) -> list[Alert]:
         rows = self.db.query(
-            f"""SELECT a.id, a.channel, a.matches, a.status, a.attempts, a.last_error,
+            f"""SELECT a.id, a.channel, a.matches, a.status, a.attempts, a.last_error, a.note,
                   a.created_at, a.sent_at, s.feed, s.guid, s.link, s.title, s.summary,
                   s.content, s.published, s.authors, s.tags, coalesce(f.title, s.feed) AS outlet
                 FROM alerts a JOIN stories s ON s.id = a.story_id
@@ -427,6 +450,7 @@ def _alert(row: dict[str, Any]) -> Alert:
         status=row["status"],
         attempts=row["attempts"],
         last_error=row["last_error"],
+        note=row["note"],
         created_at=_dt(row["created_at"]),
         sent_at=_dt(row["sent_at"]),
     )

@@ -79,8 +79,11 @@ class Store(Protocol):
         """Take a pending, due alert for one attempt: count the attempt and hide the alert
         until `lease_until`. False when another process (or an earlier pass) has it."""
 
-    def mark_sent(self, alert_id: int, now: datetime, note: str | None = None) -> None:
-        """An alert was accepted by its channel."""
+    def mark_sent(
+        self, alert_id: int, now: datetime, note: str | None = None, *, printed: bool = False
+    ) -> None:
+        """An alert was accepted by its channel; `printed` when it only reached the console
+        because its channel is not set up (status 'printed', never retried)."""
 
     def mark_attempt_failed(
         self, alert_id: int, error: str, now: datetime, max_attempts: int

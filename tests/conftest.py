@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import errno
 import socket
 import textwrap
 import time
@@ -127,12 +128,35 @@ def html_part(message: EmailMessage) -> str:
     return str(part.get_content())
 
 
+MAILBOX_ATTEMPTS = 5
+
+
+def start_mailbox(attempts: int = MAILBOX_ATTEMPTS) -> tuple[Mailbox, Controller]:
+    """Start a Mailbox's SMTP server on a free loopback port; the caller stops the controller.
+
+    free_port() lets go of its port before aiosmtpd binds it, so another process can take it
+    in between: a start that fails because the address is in use is retried on a fresh port.
+    """
+    for attempt in range(1, attempts + 1):
+        box = Mailbox(free_port())
+        controller = Controller(box, hostname="127.0.0.1", port=box.port)
+        try:
+            controller.start()
+        except OSError as e:
+            # A failed start leaves its (finished) thread and never-run loop behind.
+            controller.stop(no_assert=True)
+            controller.loop.close()
+            if e.errno != errno.EADDRINUSE or attempt == attempts:
+                raise
+            continue
+        return box, controller
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     """A real SMTP server on a loopback port for the length of one test."""
-    box = Mailbox(free_port())
-    controller = Controller(box, hostname="127.0.0.1", port=box.port)
-    controller.start()
+    box, controller = start_mailbox()
     try:
         yield box
     finally:

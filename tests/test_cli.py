@@ -81,7 +81,7 @@ def test_an_unusable_database_is_one_line_naming_it(
     config = config_with_feed(make_config, feed_file(tmp_path / "f.xml", 1))
     result = run_cli("alerts", "--config", str(config), "--db", str(config / "feeds.yaml"))
     assert result.exit_code == 1
-    assert "cannot use the database" in result.stderr and "feeds.yaml" in result.stderr
+    assert "cannot read the database" in result.stderr and "feeds.yaml" in result.stderr
 
 
 def test_alerts_shows_state_and_why(
@@ -127,3 +127,28 @@ def test_send_test_to_an_unknown_channel_lists_the_channels(
     result = run_cli("send-test", "nope", "--config", str(config))
     assert result.exit_code == 1
     assert "no channel 'nope'; channels are console" in result.stderr
+
+
+def test_send_test_fails_when_the_channels_secret_is_unset(
+    make_config: MakeConfig, run_cli: RunCli, tmp_path: Path
+) -> None:
+    config = config_with_feed(
+        make_config,
+        feed_file(tmp_path / "f.xml", 1),
+        monitor="channels:\n  slack:\n    url: '${UNSET_SLACK_FOR_TEST}'\n",
+    )
+    result = run_cli("send-test", "slack", "--config", str(config))
+    assert result.exit_code == 1
+    assert "slack is not set up (UNSET_SLACK_FOR_TEST not set)" in result.stderr
+    assert "Test alert from monitor" in result.stdout  # the sample, printed instead
+
+
+def test_a_json_feed_is_named_as_such(
+    make_config: MakeConfig, run_cli: RunCli, tmp_path: Path
+) -> None:
+    json_feed = tmp_path / "feed.json"
+    json_feed.write_text('{"version": "https://jsonfeed.org/version/1.1", "items": []}')
+    config = config_with_feed(make_config, feed_file(tmp_path / "f.xml", 1))
+    result = run_cli("match", "--config", str(config), str(json_feed))
+    assert result.exit_code == 1
+    assert "this is JSON (a JSON Feed?)" in result.stderr

@@ -178,8 +178,11 @@ def test_alert_backoff_doubles_and_is_capped_at_an_hour() -> None:
     assert alert_backoff(50) == timedelta(hours=1)
 
 
-def test_console_channels_with_settings_still_deliver(tmp_path: Path, store: SQLiteStore) -> None:
-    # A configured channel whose secret is unset prints to the console and counts as sent.
+def test_a_channel_without_its_secret_prints_and_says_so(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    # A configured channel whose secret is unset prints to the console: the alert is not
+    # lost, and `monitor alerts` shows it as printed, not sent, with the reason.
     feed_file = tmp_path / "f.xml"
     feed_file.write_text(rss(("Misrata", "https://ex.org/1", "1")))
     feeds = [Feed("f", str(feed_file), "F", 60)]
@@ -198,7 +201,8 @@ def test_console_channels_with_settings_still_deliver(tmp_path: Path, store: SQL
     assert pipeline.deliver().sent == 1
     assert "[slack]" in out.getvalue()
     [alert] = store.recent_alerts()
-    assert alert.status == "sent"
+    assert alert.status == "printed"
+    assert alert.note == "printed to the console: UNSET_FOR_TEST not set"
 
 
 class CountingNotifier(Notifier):

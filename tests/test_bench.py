@@ -1,0 +1,28 @@
+"""The benchmark script still runs against the code it measures (on a tiny sample)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from tests.conftest import ROOT
+
+
+def load_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_match_and_store_benchmarks_run_and_report_rates(corpus: Path) -> None:
+    bench = load_bench()
+    stories = bench.load_headlines(300)
+    assert len(stories) == 300
+    rows = bench.bench_match(stories, repeat=1) + bench.bench_store(stories, repeat=1)
+    assert [label.split(":")[0] for label, _, _ in rows] == ["match"] * 4 + ["store"] * 2
+    for _, rate, ratio in rows:
+        assert float(rate.split()[0].replace(",", "")) > 0
+        assert ratio.endswith("x")
