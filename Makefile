@@ -37,6 +37,7 @@ unit: $(STAMP)
 ## bench: the benchmarks behind BENCHMARKS.md (needs ../shared/corpus)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

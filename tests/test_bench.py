@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -26,3 +28,17 @@ def test_the_match_and_store_benchmarks_run_and_report_rates(corpus: Path) -> No
     for _, rate, ratio in rows:
         assert float(rate.split()[0].replace(",", "")) > 0
         assert ratio.endswith("x")
+
+
+def test_the_soak_replays_real_snapshots_through_the_pipeline(corpus: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "soak.py"), "--outlets", "bbc", "--limit", "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("4 polls of bbc: ")
+    assert "| whole pipeline (read file → … → deliver) |" in result.stdout
+    assert "resident memory (MiB)" in result.stdout
