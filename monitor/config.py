@@ -14,25 +14,24 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.scalarstring import (
-    DoubleQuotedScalarString,
-    FoldedScalarString,
-    LiteralScalarString,
-    SingleQuotedScalarString,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from ruamel.yaml.comments import CommentedMap
 
 from monitor.errors import ConfigError, Problem, QueryError
 from monitor.match import Rule
 from monitor.query import parse_query
+from monitor.yaml_source import (
+    FileReader,
+    position,
+    shown_path,
+    validate,
+    value_position,
+)
 
 CONSOLE = "console"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -166,230 +165,34 @@ class Config:
         return next((f.title for f in self.feeds if f.name == feed_name), feed_name)
 
 
-_yaml = YAML(typ="rt")
-# Quoted scalars keep their style, so a query's column can be found past its opening quote.
-_yaml.preserve_quotes = True
-
-
-def _position(node: Any, key: Any, *, of_value: bool = False) -> tuple[int, int]:
-    """1-based line and column of a key (or its value) in a ruamel container."""
-    try:
-        if isinstance(node, CommentedSeq):
-            line, col = node.lc.item(key)
-        elif of_value:
-            line, col = node.lc.value(key)
-        else:
-            line, col = node.lc.key(key)
-        return line + 1, col + 1
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return _start(node)
-
-
-def _start(node: Any) -> tuple[int, int]:
-    lc = getattr(node, "lc", None)
-    if lc is None or lc.line is None:
-        return 1, 1
-    return lc.line + 1, lc.col + 1
-
-
-class _FileReader:
-    """Reads one YAML file and turns what is wrong with it into located Problems."""
-
-    def __init__(self, path: Path, shown: str) -> None:
-        self.path = path
-        self.shown = shown
-        self.problems: list[Problem] = []
-        self.lines: list[str] = []
-
-    def problem(self, line: int, col: int, message: str) -> None:
-        self.problems.append(Problem(self.shown, line, col, message))
-
-    def load(self) -> Any:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            self.problem(1, 1, "file not found")
-            return None
-        except (OSError, UnicodeDecodeError) as e:
-            self.problem(1, 1, f"cannot read: {e}")
-            return None
-        try:
-            self.lines = text.splitlines()
-            return _yaml.load(text)
-        except MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            self.problem(line, col, f"YAML: {e.problem or e.context}")
-        except YAMLError as e:
-            self.problem(1, 1, f"YAML: {e}")
-        # ruamel recurses once per level of nesting, and int() refuses more than 4,300 digits.
-        # Neither is a YAMLError, and either would otherwise stop load_config over one file.
-        except RecursionError:
-            self.problem(1, 1, "YAML: nested too deeply to read")
-        except ValueError as e:
-            self.problem(1, 1, f"YAML: {e}")
-        return None
-
-    def validation(self, error: ValidationError, root: Any) -> None:
-        for err in error.errors():
-            loc = list(err["loc"])
-            node, line, col = root, *_start(root)
-            for step in loc:
-                if isinstance(node, dict) and step in node:
-                    last = step == loc[-1]
-                    line, col = _position(
-                        node, step, of_value=last and err["type"] != "extra_forbidden"
-                    )
-                    node = node[step]
-                elif isinstance(node, list) and isinstance(step, int) and step < len(node):
-                    line, col = _position(node, step)
-                    node = node[step]
-                else:
-                    break
-            self.problem(line, col, _message(err))
-
-    def items(self, root: Any, key: str) -> Iterator[tuple[int, Any]]:
-        """The entries of a top-level list such as `feeds:` or `rules:`."""
-        if root is None:
-            if not self.problems:
-                self.problem(1, 1, f"the file is empty; expected a '{key}:' list")
-            return
-        if not isinstance(root, dict):
-            self.problem(*_start(root), f"expected a mapping with a '{key}:' list")
-            return
-        for other in root:
-            if other != key:
-                self.problem(*_position(root, other), f"unknown key {other!r} (expected {key!r})")
-        entries = root.get(key)
-        if not isinstance(entries, list):
-            if key in root:
-                self.problem(*_position(root, key, of_value=True), f"'{key}' must be a list")
-            else:
-                self.problem(*_start(root), f"missing '{key}:' list")
-            return
-        for i, entry in enumerate(entries):
-            if isinstance(entry, dict):
-                yield i, entry
-            else:
-                self.problem(*_position(entries, i), f"each entry of '{key}' must be a mapping")
-
-
-def _message(err: Any) -> str:
-    loc = err["loc"]
-    name = str(loc[-1]) if loc else ""
-    if err["type"] == "extra_forbidden":
-        return f"unknown key {name!r}"
-    if err["type"] in ("model_type", "dict_type"):
-        return (
-            f"{name}: expected a mapping of settings" if name else "expected a mapping of settings"
-        )
-    if err["type"] == "missing":
-        return f"missing required field {name!r}"
-    if err["type"] == "string_pattern_mismatch":
-        return f"{name}: use letters, digits, '.', '_' and '-' only (got {err['input']!r})"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return f"{name}: {msg}" if name else msg
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _validate(reader: _FileReader, model: type[M], data: Any) -> M | None:
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        reader.validation(e, data)
-        return None
-
-
-def _scalar_segments(
-    lines: list[str], line: int, col: int, raw: object
-) -> list[tuple[int, int, str]]:
-    """The source pieces a scalar's text is made of: (line, column, text), 1-based.
-
-    Block scalars (| and >) start on the line after their indicator, at the block's
-    indentation; plain and quoted scalars start at their first character (past the quote)
-    and may continue on more-indented lines.
-    """
-    if isinstance(raw, LiteralScalarString | FoldedScalarString):
-        segments: list[tuple[int, int, str]] = []
-        indent: int | None = None
-        for number in range(line + 1, len(lines) + 1):
-            text = lines[number - 1]
-            if not text.strip():
-                continue
-            here = len(text) - len(text.lstrip(" "))
-            indent = here if indent is None else indent
-            if here < indent:
-                break
-            segments.append((number, indent + 1, text[indent:]))
-        return segments
-    quoted = isinstance(raw, DoubleQuotedScalarString | SingleQuotedScalarString)
-    first = col + int(quoted)
-    segments = [(line, first, lines[line - 1][first - 1 :] if line <= len(lines) else "")]
-    for number in range(line + 1, len(lines) + 1):
-        text = lines[number - 1]
-        stripped = text.lstrip(" ")
-        segments.append((number, len(text) - len(stripped) + 1, stripped))
-    return segments
-
-
-def _query_position(reader: _FileReader, entry: CommentedMap, column: int) -> tuple[int, int]:
-    """Where in the file the query's `column` (1-based, in the parsed text) stands.
-
-    Walks the scalar's source, counting an escape (\\" or '') as the one character it
-    stands for, and a line break as the one space or newline it folds into.
-    """
-    line, col = _position(entry, "query", of_value=True)
-    raw = entry["query"]
-    quote = (
-        '"'
-        if isinstance(raw, DoubleQuotedScalarString)
-        else ("'" if isinstance(raw, SingleQuotedScalarString) else "")
-    )
-    remaining = column - 1
-    for number, start, text in _scalar_segments(reader.lines, line, col, raw):
-        i = 0
-        while i < len(text):
-            if remaining == 0:
-                return number, start + i
-            two = text[i : i + 2]
-            i += 2 if (quote == '"' and text[i] == "\\") or (quote == "'" and two == "''") else 1
-            remaining -= 1
-        if remaining == 0:
-            return number, start + len(text)
-        remaining -= 1  # the line break
-    return line, col
-
-
 def _load_monitor_file(directory: Path) -> tuple[MonitorFile, Any, list[Problem]]:
     """monitor.yaml (defaults when it does not exist), its YAML tree and its problems."""
     path = directory / "monitor.yaml"
     if not path.exists():
         return MonitorFile(), None, []
-    reader = _FileReader(path, _shown(path))
+    reader = FileReader(path, shown_path(path))
     data = reader.load()
     settings = None
     if not reader.problems:
-        settings = _validate(reader, MonitorFile, data if data is not None else {})
+        settings = validate(reader, MonitorFile, data if data is not None else {})
     if settings is not None and CONSOLE in settings.channels:
-        where = _position(data["channels"], CONSOLE)
+        where = position(data["channels"], CONSOLE)
         reader.problem(*where, "'console' is built in; pick another name")
     return settings or MonitorFile(), data, reader.problems
 
 
 def _load_feeds(directory: Path, default_interval: float) -> tuple[list[Feed], list[Problem]]:
     path = directory / "feeds.yaml"
-    reader = _FileReader(path, _shown(path))
+    reader = FileReader(path, shown_path(path))
     feeds: list[Feed] = []
     seen: set[str] = set()
     for _, entry in reader.items(reader.load(), "feeds"):
-        settings = _validate(reader, FeedSettings, entry)
+        settings = validate(reader, FeedSettings, entry)
         if settings is None:
             continue
         if settings.name in seen:
             reader.problem(
-                *_position(entry, "name", of_value=True), f"duplicate feed name {settings.name!r}"
+                *position(entry, "name", of_value=True), f"duplicate feed name {settings.name!r}"
             )
             continue
         seen.add(settings.name)
@@ -416,7 +219,7 @@ def _resolve_url(url: str, directory: Path) -> str:
 
 @dataclass
 class _RuleSource:
-    reader: _FileReader
+    reader: FileReader
     entry: CommentedMap
     settings: RuleSettings
 
@@ -432,9 +235,9 @@ def _load_rules(
     seen: dict[str, str] = {}
     known = {*channels, CONSOLE}
     for path in files:
-        reader = _FileReader(path, _shown(path))
+        reader = FileReader(path, shown_path(path))
         for _, entry in reader.items(reader.load(), "rules"):
-            settings = _validate(reader, RuleSettings, entry)
+            settings = validate(reader, RuleSettings, entry)
             if settings is None:
                 continue
             rule = _compile_rule(_RuleSource(reader, entry, settings), known, seen)
@@ -443,7 +246,7 @@ def _load_rules(
                 routed.update(rule.channels)
         problems.extend(reader.problems)
     if not files:
-        problems.append(Problem(_shown(rule_dir), 1, 1, "no rule files (rules/*.yaml)"))
+        problems.append(Problem(shown_path(rule_dir), 1, 1, "no rule files (rules/*.yaml)"))
     return rules, problems, routed
 
 
@@ -452,24 +255,24 @@ def _compile_rule(source: _RuleSource, known: set[str], seen: dict[str, str]) ->
     ok = True
     if settings.id in seen:
         reader.problem(
-            *_position(entry, "id", of_value=True),
+            *position(entry, "id", of_value=True),
             f"duplicate rule id {settings.id!r} (first defined in {seen[settings.id]})",
         )
         ok = False
     else:
-        line, _ = _position(entry, "id", of_value=True)
+        line, _ = position(entry, "id", of_value=True)
         seen[settings.id] = f"{reader.shown}:{line}"
     for i, channel in enumerate(settings.channels):
         if channel not in known:
             reader.problem(
-                *_position(entry["channels"], i),
+                *position(entry["channels"], i),
                 f"unknown channel {channel!r}; channels are {', '.join(sorted(known))}",
             )
             ok = False
     try:
         query = parse_query(settings.query)
     except QueryError as e:
-        reader.problem(*_query_position(reader, entry, e.column), f"query: {e.message}")
+        reader.problem(*value_position(reader, entry, "query", e.column), f"query: {e.message}")
         return None
     if not ok:
         return None
@@ -479,14 +282,6 @@ def _compile_rule(source: _RuleSource, known: set[str], seen: dict[str, str]) ->
         query=query,
         channels=tuple(dict.fromkeys(settings.channels)),
     )
-
-
-def _shown(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def load_config(directory: Path | str) -> Config:
@@ -509,8 +304,8 @@ def load_config(directory: Path | str) -> Config:
         if name not in routed:
             problems.append(
                 Problem(
-                    _shown(directory / "monitor.yaml"),
-                    *_position(data["channels"], name),
+                    shown_path(directory / "monitor.yaml"),
+                    *position(data["channels"], name),
                     f"channel {name!r} is not used by any rule, so nothing can reach it",
                 )
             )
