@@ -24,8 +24,7 @@ from monitor.fetch import Fetcher, FetchLimits
 from monitor.match import Matcher
 from monitor.models import Alert, Match, Story
 from monitor.notify import Notifier, build_channels
-from monitor.parse import parse_feed
-from monitor.pipeline import Pipeline, utcnow
+from monitor.pipeline import Pipeline, read_feed, utcnow
 from monitor.render import render
 from monitor.schedule import Daemon
 from monitor.sqlite import SQLiteStore
@@ -69,7 +68,7 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
-def _load(config_dir: str, *, strict: bool = False) -> Config:
+def _load(config_dir: str) -> Config:
     """Load the config; a problem in monitor.yaml stops the command with every problem listed."""
     try:
         config = load_config(config_dir)
@@ -79,9 +78,8 @@ def _load(config_dir: str, *, strict: bool = False) -> Config:
         raise click.ClickException(
             f"the configuration in {config_dir} cannot be used; run `monitor check`"
         ) from e
-    if not strict:
-        for problem in config.problems:
-            log.error("config: %s (left out)", problem)
+    for problem in config.problems:
+        log.error("config: %s (left out)", problem)
     return config
 
 
@@ -233,15 +231,12 @@ def match(config_dir: str, db: str | None, as_json: bool, sources: tuple[str, ..
     with _fetcher(config) as fetcher:
         for source in sources:
             try:
-                fetched = fetcher.fetch(source)
-                if fetched.content is None:  # pragma: no cover - no validators were sent
-                    continue
-                parsed = parse_feed(
-                    fetched.content, feed=source, base_url=fetched.url, headers=fetched.headers
-                )
+                parsed, _ = read_feed(fetcher, source, source)
             except (FetchError, ParseError) as e:
                 click.echo(f"{source}: {e}", err=True)
                 failed += 1
+                continue
+            if parsed is None:  # pragma: no cover - 304 needs validators, and none were sent
                 continue
             if parsed.warning:
                 click.echo(f"{source}: {parsed.warning}", err=True)
@@ -309,7 +304,7 @@ def _alert_dict(alert: Alert) -> dict[str, Any]:
         "link": alert.story.link,
         "outlet": alert.outlet,
         "rules": [m.rule_id for m in alert.matches],
-        "terms": list(dict.fromkeys(t for m in alert.matches for t in m.terms)),
+        "terms": list(alert.terms),
     }
 
 

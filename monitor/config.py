@@ -160,10 +160,6 @@ class Config:
         path = Path(database).expanduser()
         return path if path.is_absolute() else (self.directory / path).resolve()
 
-    def outlet(self, feed_name: str) -> str:
-        """The name an editor knows a feed by."""
-        return next((f.title for f in self.feeds if f.name == feed_name), feed_name)
-
 
 def _load_monitor_file(directory: Path) -> tuple[MonitorFile, Any, list[Problem]]:
     """monitor.yaml (defaults when it does not exist), its YAML tree and its problems."""
@@ -186,7 +182,7 @@ def _load_feeds(directory: Path, default_interval: float) -> tuple[list[Feed], l
     reader = FileReader(path, shown_path(path))
     feeds: list[Feed] = []
     seen: set[str] = set()
-    for _, entry in reader.items(reader.load(), "feeds"):
+    for entry in reader.items(reader.load(), "feeds"):
         settings = validate(reader, FeedSettings, entry)
         if settings is None:
             continue
@@ -217,13 +213,6 @@ def _resolve_url(url: str, directory: Path) -> str:
     return str(path if path.is_absolute() else (directory / path).resolve())
 
 
-@dataclass
-class _RuleSource:
-    reader: FileReader
-    entry: CommentedMap
-    settings: RuleSettings
-
-
 def _load_rules(
     directory: Path, channels: Sequence[str]
 ) -> tuple[list[Rule], list[Problem], set[str]]:
@@ -236,11 +225,11 @@ def _load_rules(
     known = {*channels, CONSOLE}
     for path in files:
         reader = FileReader(path, shown_path(path))
-        for _, entry in reader.items(reader.load(), "rules"):
+        for entry in reader.items(reader.load(), "rules"):
             settings = validate(reader, RuleSettings, entry)
             if settings is None:
                 continue
-            rule = _compile_rule(_RuleSource(reader, entry, settings), known, seen)
+            rule = _compile_rule(reader, entry, settings, known, seen)
             if rule is not None and settings.enabled:
                 rules.append(rule)
                 routed.update(rule.channels)
@@ -250,8 +239,15 @@ def _load_rules(
     return rules, problems, routed
 
 
-def _compile_rule(source: _RuleSource, known: set[str], seen: dict[str, str]) -> Rule | None:
-    reader, entry, settings = source.reader, source.entry, source.settings
+def _compile_rule(
+    reader: FileReader,
+    entry: CommentedMap,
+    settings: RuleSettings,
+    known: set[str],
+    seen: dict[str, str],
+) -> Rule | None:
+    """The rule ready to match, or None after reporting why it cannot be (duplicate id,
+    unknown channel, a query that does not parse)."""
     ok = True
     if settings.id in seen:
         reader.problem(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -49,6 +50,11 @@ class IndexedText:
             positions[token.folded].append(i)
         self.positions: dict[str, list[int]] = dict(positions)
 
+    @cached_property
+    def vocabulary(self) -> list[str]:
+        """The distinct words, built once per story and only if a `word~` term asks."""
+        return list(self.positions)
+
     def surface(self, span: Span) -> str:
         """The words of a span as the text spells them."""
         return self.text[self.tokens[span[0]].start : self.tokens[span[1]].end]
@@ -63,7 +69,7 @@ class IndexedText:
             return self.positions.get(term.word, [])
         near = process.extract(
             term.word,
-            list(self.positions),
+            self.vocabulary,
             scorer=Levenshtein.distance,
             score_cutoff=budget,
             limit=None,

@@ -94,6 +94,11 @@ class Alert:
     created_at: datetime | None = None
     sent_at: datetime | None = None
 
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The matched words of all its rules, each once, in order."""
+        return tuple(dict.fromkeys(t for m in self.matches for t in m.terms))
+
 
 @dataclass(frozen=True)
 class Message:

@@ -101,12 +101,10 @@ class Notifier:
         """Deliver a message. Returns a note on how it went (e.g. a console fallback) or None;
         raises DeliveryError with the channel's own reason when it fails."""
         target = self.channels.get(channel)
-        if target is None:
+        if target is None or target.sender is None:
             self._print(channel, message)
-            return f"channel {channel!r} is not configured; printed to the console"
-        if target.sender is None:
-            self._print(channel, message)
-            return f"printed to the console: {target.fallback}" if target.fallback else None
+            reason = self.fallback(channel)
+            return f"printed to the console: {reason}" if reason else None
         reasons: list[str] = []
 
         def collect(entry: Any, _plugin: Any = None) -> None:

@@ -32,12 +32,6 @@ MAX_NAME = 200
 MAX_LIST = 20
 MAX_ITEMS = 2_000
 
-_BOMS = (
-    (b"\xff\xfe\x00\x00", "utf-32-le"),
-    (b"\x00\x00\xfe\xff", "utf-32-be"),
-    (b"\xff\xfe", "utf-16-le"),
-    (b"\xfe\xff", "utf-16-be"),
-)
 _HTML_TYPES = {"text/html", "application/xhtml+xml", "html", "xhtml"}
 
 
@@ -51,7 +45,8 @@ _CLOSED_ITEM = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
 # (&#8217;, &#xA0;) never reach the callback. Without its ";" feedparser leaves it as text.
 _LONG_CHAR_REF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{4,})|0*([0-9]{5,}));")
 _REPLACEMENT_REF = b"&#xFFFD;"
-# Encodings whose characters are not single bytes, so a reference is not a byte pattern.
+# Encodings whose characters are not single bytes, so "<!ENTITY" or "&#" is not a byte
+# pattern: told by their byte-order mark, or by how "<" starts a document without one.
 _WIDE_ENCODINGS = (
     (b"\xff\xfe\x00\x00", "utf-32-le"),
     (b"\x00\x00\xfe\xff", "utf-32-be"),
@@ -64,14 +59,17 @@ _WIDE_ENCODINGS = (
 )
 
 
+def _wide_encoding(data: bytes) -> str | None:
+    """UTF-16 or UTF-32 (with or without a byte-order mark), or None for byte encodings."""
+    return next((enc for prefix, enc in _WIDE_ENCODINGS if data.startswith(prefix)), None)
+
+
 def _ascii_view(data: bytes) -> bytes:
-    """The document as ASCII-compatible bytes: UTF-16/32 (with or without BOM) decoded."""
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return data.decode(encoding, errors="ignore").encode("utf-8", errors="ignore")
-    if b"\0" in data[:4]:  # UTF-16/32 without a BOM: "<\0?\0" or "\0<\0?"
-        return data.replace(b"\0", b"")
-    return data
+    """The document as ASCII-compatible bytes: UTF-16/32 decoded."""
+    encoding = _wide_encoding(data)
+    if encoding is None:
+        return data
+    return data.decode(encoding, errors="ignore").encode("utf-8", errors="ignore")
 
 
 def declares_entities(data: bytes) -> bool:
@@ -100,7 +98,7 @@ def _replacement(match: re.Match[bytes]) -> bytes:
 def without_invalid_char_refs(data: bytes) -> bytes:
     """The document with each numeric reference to a non-character (a UTF-16 surrogate,
     or past U+10FFFF) replaced by one to U+FFFD, in whatever encoding it comes."""
-    encoding = next((enc for prefix, enc in _WIDE_ENCODINGS if data.startswith(prefix)), None)
+    encoding = _wide_encoding(data)
     if encoding is None:
         return _LONG_CHAR_REF.sub(_replacement, data) if b"&#" in data else data
     # UTF-16/32: substitute in UTF-8 and encode back. surrogatepass keeps the round trip

@@ -2,8 +2,8 @@
 and alerts through render → notify. It owns no logic of its own beyond the order of
 the stages and what to do when one fails; the stages come in as arguments.
 
-Fetch and parse run in a bounded pool of threads; everything that writes to the store
-happens on the calling thread, so the store has a single writer.
+Fetch and parse run in a bounded pool of threads; storing and matching happen on the
+calling thread. The store serialises every write through its one connection.
 """
 
 from __future__ import annotations
@@ -72,6 +72,18 @@ def alert_backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
+def read_feed(
+    fetcher: Fetcher, url: str, name: str, state: FeedState | None = None
+) -> tuple[ParsedFeed | None, FeedState]:
+    """Fetch and parse one feed: its stories (None when 304 Not Modified) and the
+    validators for next time. Raises FetchError or ParseError."""
+    fetched = fetcher.fetch(url, state)
+    if fetched.content is None:
+        return None, state or FeedState()
+    parsed = parse_feed(fetched.content, feed=name, base_url=fetched.url, headers=fetched.headers)
+    return parsed, FeedState(fetched.etag, fetched.last_modified)
+
+
 class Pipeline:
     """One feed or one batch of alerts at a time through the stages."""
 
@@ -97,13 +109,8 @@ class Pipeline:
     def fetch(self, feed: Feed, state: FeedState) -> FetchOutcome:
         """Fetch and parse one feed; safe to run in a worker thread (no store access)."""
         try:
-            fetched = self.fetcher.fetch(feed.url, state)
-            if fetched.content is None:
-                return FetchOutcome(feed, None, state)  # 304: nothing new
-            parsed = parse_feed(
-                fetched.content, feed=feed.name, base_url=fetched.url, headers=fetched.headers
-            )
-            return FetchOutcome(feed, parsed, FeedState(fetched.etag, fetched.last_modified))
+            parsed, new_state = read_feed(self.fetcher, feed.url, feed.name, state)
+            return FetchOutcome(feed, parsed, new_state)
         except FetchError as e:
             return FetchOutcome(feed, None, state, error=str(e), permanent=e.permanent)
         except ParseError as e:
@@ -175,7 +182,6 @@ class Pipeline:
                 # A malformed but readable feed keeps its warning where `monitor feeds` shows it.
                 error=parsed.warning,
                 state=fetched.state,
-                new_stories=len(added),
             )
         )
         log.log(

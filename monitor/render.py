@@ -88,10 +88,6 @@ def _terms(terms: tuple[str, ...], show: Callable[[str], str] = str) -> str:
     return ", ".join(show(t) for t in terms[:MAX_TERMS]) + more
 
 
-def _all_terms(alert: Alert) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(t for m in alert.matches for t in m.terms))
-
-
 def headline(alert: Alert) -> str:
     """The story's title, or a stand-in when the feed gave none."""
     return one_line(alert.story.title) or "(untitled story)"
@@ -106,7 +102,7 @@ def render_text(alert: Alert) -> Message:
     ]
     for m in alert.matches:
         lines.append(f"rule {m.rule_name} [{m.rule_id}] matched: {_terms(m.terms)}")
-    text = snippet(alert.story, _all_terms(alert))
+    text = snippet(alert.story, alert.terms)
     if text:
         lines.append(f"> {text}")
     return Message(
@@ -123,7 +119,7 @@ def render_slack(alert: Alert) -> Message:
     for m in alert.matches:
         terms = _terms(m.terms, escape_markdown)
         lines.append(f"Rule: **{escape_markdown(m.rule_name)}** — matched: {terms}")
-    text = snippet(alert.story, _all_terms(alert))
+    text = snippet(alert.story, alert.terms)
     if text:
         lines.append(f"> {escape_markdown(text)}")
     return Message(title="", body="\n".join(lines), body_format="markdown")
@@ -141,7 +137,7 @@ def render_email(alert: Alert) -> Message:
         terms = _terms(m.terms, lambda t: f"<b>{e(t)}</b>")
         parts.append(f"<li>Rule <b>{e(m.rule_name)}</b> ({e(m.rule_id)}) matched: {terms}</li>")
     parts.append("</ul>")
-    text = snippet(alert.story, _all_terms(alert))
+    text = snippet(alert.story, alert.terms)
     if text:
         parts.append(f"<blockquote>{e(text)}</blockquote>")
     if link:

@@ -8,6 +8,7 @@ all one daemon needs. The schema lives in the migrations below, each run in a tr
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import sqlite3
@@ -108,12 +109,13 @@ R = TypeVar("R")
 
 
 def _locked(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a store method under the store's lock: one connection, one caller at a time."""
+
+    @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         with args[0]._lock:  # type: ignore[attr-defined]
             return method(*args, **kwargs)
 
-    wrapper.__doc__ = method.__doc__
-    wrapper.__name__ = method.__name__
     return wrapper
 
 

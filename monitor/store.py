@@ -41,7 +41,6 @@ class PollRecord:
     next_poll_at: datetime
     error: str | None = None
     state: FeedState = field(default_factory=FeedState)
-    new_stories: int = 0
 
 
 class Store(Protocol):

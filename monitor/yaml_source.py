@@ -106,7 +106,7 @@ class FileReader:
                     break
             self.problem(line, col, message(err))
 
-    def items(self, root: Any, key: str) -> Iterator[tuple[int, Any]]:
+    def items(self, root: Any, key: str) -> Iterator[Any]:
         """The entries of a top-level list such as `feeds:` or `rules:`."""
         if root is None:
             if not self.problems:
@@ -127,7 +127,7 @@ class FileReader:
             return
         for i, entry in enumerate(entries):
             if isinstance(entry, dict):
-                yield i, entry
+                yield entry
             else:
                 self.problem(*position(entries, i), f"each entry of '{key}' must be a mapping")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from monitor.sqlite import SQLiteStore
 from tests.conftest import Mailbox, MakeConfig, RunCli, html_part
@@ -25,6 +26,13 @@ def config_with_feed(make_config: MakeConfig, feed: Path, monitor: str = "channe
     )
 
 
+def polled_listing(run_cli: RunCli, config: Path, db: Path, command: str) -> list[dict[str, Any]]:
+    """Poll once, then the rows of `monitor <command> --json`."""
+    run_cli("poll", "--once", "--config", str(config), "--db", str(db))
+    listing = run_cli(command, "--json", "--config", str(config), "--db", str(db))
+    return [json.loads(line) for line in listing.stdout.splitlines()]
+
+
 def test_poll_once_delivers_every_alert_not_just_a_first_batch(
     make_config: MakeConfig, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -41,13 +49,7 @@ def test_feeds_lists_every_configured_feed_and_changes_nothing(
 ) -> None:
     config = config_with_feed(make_config, feed_file(tmp_path / "f.xml", 1))
     db = tmp_path / "m.db"
-    run_cli("poll", "--once", "--config", str(config), "--db", str(db))
-    [row] = [
-        json.loads(line)
-        for line in run_cli(
-            "feeds", "--json", "--config", str(config), "--db", str(db)
-        ).stdout.splitlines()
-    ]
+    [row] = polled_listing(run_cli, config, db, "feeds")
     assert row["name"] == "wire" and row["last_status"] == "ok" and row["stories"] == 1
     # With feeds.yaml broken, `feeds` must not unschedule the daemon's feeds.
     (config / "feeds.yaml").write_text("feeds: [oops\n")
@@ -89,13 +91,7 @@ def test_alerts_shows_state_and_why(
 ) -> None:
     config = config_with_feed(make_config, feed_file(tmp_path / "f.xml", 2))
     db = tmp_path / "m.db"
-    run_cli("poll", "--once", "--config", str(config), "--db", str(db))
-    rows = [
-        json.loads(line)
-        for line in run_cli(
-            "alerts", "--json", "--config", str(config), "--db", str(db)
-        ).stdout.splitlines()
-    ]
+    rows = polled_listing(run_cli, config, db, "alerts")
     assert [(r["status"], r["channel"], r["rules"]) for r in rows] == [
         ("sent", "console", ["misrata"]),
         ("sent", "console", ["misrata"]),
