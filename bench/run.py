@@ -28,10 +28,10 @@ import feedparser
 
 from monitor.config import load_config
 from monitor.match import IndexedText, Matcher, Rule
-from monitor.models import Story
+from monitor.models import NewStory, Story
 from monitor.parse import parse_feed
 from monitor.query import parse_query
-from monitor.sqlite import SQLiteStore
+from monitor.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,7 +154,7 @@ def bench_store(stories: list[Story], repeat: int) -> list[tuple[str, str, str]]
         with tempfile.TemporaryDirectory() as tmp:
             store = SQLiteStore(Path(tmp) / "b.db")
             for i in range(0, len(batch), 50):  # feeds arrive in polls of ~50 items
-                store.add_stories([(s, ()) for s in batch[i : i + 50]], now)
+                store.add_stories([NewStory(s) for s in batch[i : i + 50]], now)
             store.close()
 
     def baseline() -> None:

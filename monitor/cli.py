@@ -18,17 +18,17 @@ from typing import Any, TypeVar
 
 import click
 
-from monitor.config import Config, Feed, load_config
+from monitor.config import Config, load_config
 from monitor.errors import ConfigError, FetchError, ParseError, StoreError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.match import Matcher
-from monitor.models import Alert, Match, Story
+from monitor.models import Alert, Feed, Match, PollStatus, Story
 from monitor.notify import Notifier, build_channels
 from monitor.pipeline import Pipeline, read_feed, utcnow
 from monitor.render import render
 from monitor.schedule import Daemon
-from monitor.sqlite import SQLiteStore
 from monitor.store import FeedStatus
+from monitor.store.sqlite import SQLiteStore
 
 log = logging.getLogger("monitor")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -126,6 +126,7 @@ def _pipeline(config: Config, db: str | None) -> Iterator[Pipeline]:
                 matcher=Matcher(config.rules),
                 notifier=Notifier(channels),
                 retry_after_error=config.settings.poll.retry_after_error,
+                max_age=config.settings.poll.max_age,
                 max_attempts=config.settings.delivery.max_attempts,
             )
     finally:
@@ -166,7 +167,7 @@ def poll(config_dir: str, db: str | None, once: bool) -> None:
     with _pipeline(config, db) as pipeline:
         results = pipeline.poll(config.feeds, workers=config.settings.poll.workers)
         report = pipeline.deliver()
-    errors = [r for r in results if r.status == "error"]
+    errors = [r for r in results if r.status is PollStatus.ERROR]
     click.echo(
         f"polled {len(results)} feeds ({len(errors)} failed): "
         f"{sum(r.new_stories for r in results)} new stories, {report.sent} alerts sent, "

@@ -24,6 +24,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from monitor.errors import ConfigError, Problem, QueryError
 from monitor.match import Rule
+from monitor.models import BacklogPolicy, Feed
 from monitor.query import parse_query
 from monitor.yaml_source import (
     FileReader,
@@ -83,6 +84,7 @@ class PollSettings(_Strict):
     timeout: Duration = 30.0
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     retry_after_error: Duration = 600.0
+    max_age: Duration = 86400.0  # older stories are kept as seen but alert nobody
 
 
 class DeliverySettings(_Strict):
@@ -108,6 +110,7 @@ class FeedSettings(_Strict):
     interval: Duration | None = None
     tags: list[str] = []
     enabled: bool = True
+    backlog: BacklogPolicy = BacklogPolicy.SKIP
 
 
 class RuleSettings(_Strict):
@@ -117,17 +120,6 @@ class RuleSettings(_Strict):
     name: str | None = None
     description: str | None = None
     enabled: bool = True
-
-
-@dataclass(frozen=True)
-class Feed:
-    """A feed to poll, as the configuration describes it."""
-
-    name: str
-    url: str
-    title: str
-    interval: float
-    tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -200,6 +192,7 @@ def _load_feeds(directory: Path, default_interval: float) -> tuple[list[Feed], l
                     title=settings.title or settings.name,
                     interval=settings.interval or default_interval,
                     tags=tuple(settings.tags),
+                    backlog=settings.backlog,
                 )
             )
     return feeds, reader.problems

@@ -1,13 +1,20 @@
 """Story identity for dedupe: the keys under which a story counts as seen before. Pure.
 
-First version (issue 2): a story is a repeat when its feed already had its guid, or when
-any feed already had its canonical link. Cross-outlet clustering of different articles
-about one event is a later, separate stage.
+A story is a repeat when its feed already had its guid, or when any other feed already had
+its canonical link, or its own feed had the same canonical link with the same #fragment.
+`identity_keys` says which keys a story has and `is_repeat` decides; the store only looks
+keys up and inserts them under a UNIQUE constraint, so "never twice" is a database fact.
+Cross-outlet clustering of different articles about one event is a later, separate stage.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from monitor.models import Story
 
 # Parameters that say where a click came from, never which article it is.
 _TRACKING_PARAMS = frozenset(
@@ -70,3 +77,45 @@ def canonical_link(link: str) -> str:
     )
     path = parts.path or "/"
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+class KeyKind(StrEnum):
+    """The ways two items can be the same story."""
+
+    GUID = "guid"  # the same feed's guid: always the same story
+    POST = "post"  # the same feed's canonical link with the same #fragment (a live-blog post)
+    LINK = "link"  # the canonical link in any feed: the same story, unless in its own feed
+
+
+@dataclass(frozen=True)
+class IdentityKey:
+    """One key a story is known by. `value` is unique per kind across the whole store."""
+
+    kind: KeyKind
+    value: str
+
+
+def identity_keys(story: Story) -> tuple[IdentityKey, ...]:
+    """The keys under which a story is stored, and looked up to tell whether it is a repeat.
+
+    GUID and POST keys carry the feed's name, so they only ever meet the same feed's items.
+    The LINK key is shared by every feed; the first story to claim it owns it.
+    """
+    keys = [IdentityKey(KeyKind.GUID, f"{story.feed}\x1f{story.guid}")]
+    canonical = canonical_link(story.link)
+    if canonical:
+        fragment = story.link.partition("#")[2]
+        keys.append(IdentityKey(KeyKind.POST, f"{story.feed}\x1f{canonical}#{fragment}"))
+        keys.append(IdentityKey(KeyKind.LINK, canonical))
+    return tuple(keys)
+
+
+def is_repeat(story: Story, found: Mapping[IdentityKey, str]) -> bool:
+    """Whether a story was seen before, given those of its `identity_keys` that the store
+    already holds, each mapped to the feed that owns it.
+
+    Any GUID or POST key held means the same feed had it. A LINK key held by another feed
+    means another outlet carried the same article. A LINK key held by the story's own feed
+    is not enough: a live blog publishes its posts as #fragments of one page.
+    """
+    return any(key.kind is not KeyKind.LINK or owner != story.feed for key, owner in found.items())

@@ -7,6 +7,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+
+
+class BacklogPolicy(StrEnum):
+    """What to do with a story published longer ago than `poll.max_age`."""
+
+    SKIP = "skip"  # store it as seen, alert nobody: a new feed's backlog is not news
+    ALERT = "alert"  # alert as usual (the bundled seed feed, whose story is from 2020)
+
+
+class PollStatus(StrEnum):
+    """How one poll of a feed ended."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not-modified"
+    ERROR = "error"
+
+
+class AlertStatus(StrEnum):
+    """Where an alert stands in its life: pending until it is sent, printed or given up."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    PRINTED = "printed"  # only reached the console: its channel is not set up
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A feed to poll, as the configuration describes it."""
+
+    name: str
+    url: str
+    title: str
+    interval: float
+    tags: tuple[str, ...] = ()
+    backlog: BacklogPolicy = BacklogPolicy.SKIP
 
 
 @dataclass(frozen=True)
@@ -70,6 +107,23 @@ class Match:
 
 
 @dataclass(frozen=True)
+class PlannedAlert:
+    """An alert routing decided to create: one channel, the rules that sent the story there."""
+
+    channel: str
+    matches: tuple[Match, ...]
+
+
+@dataclass(frozen=True)
+class NewStory:
+    """A story ready to store, with its matches and the alerts routing planned for it."""
+
+    story: Story
+    matches: tuple[Match, ...] = ()
+    alerts: tuple[PlannedAlert, ...] = ()
+
+
+@dataclass(frozen=True)
 class StoredStory:
     """A story the store accepted as new, with the id it was given and its alerts queued."""
 
@@ -87,7 +141,7 @@ class Alert:
     story: Story
     outlet: str
     matches: tuple[Match, ...]
-    status: str = "pending"
+    status: AlertStatus = AlertStatus.PENDING
     attempts: int = 0
     last_error: str | None = None
     note: str | None = None  # how it went out, e.g. why it only reached the console

@@ -1,6 +1,7 @@
-"""The orchestrator: runs feeds through fetch → parse → store (dedupe) → match → alerts,
-and alerts through render → notify. It owns no logic of its own beyond the order of
-the stages and what to do when one fails; the stages come in as arguments.
+"""The orchestrator: runs feeds through fetch → parse → identity (store.unseen) → match →
+route → store, and alerts through render → notify. It owns no logic of its own beyond the
+order of the stages and what to do when one fails: the rules it applies are pure modules
+(dedupe, route, timing) and the adapters come in as arguments.
 
 Fetch and parse run in a bounded pool of threads; storing and matching happen on the
 calling thread. The store serialises every write through its one connection.
@@ -13,17 +14,18 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from monitor.config import Feed
 from monitor.errors import DeliveryError, FetchError, ParseError
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
-from monitor.models import Alert, FeedState, ParsedFeed
+from monitor.models import Alert, Feed, FeedState, NewStory, ParsedFeed, PollStatus
 from monitor.notify import Notifier
 from monitor.parse import parse_feed
 from monitor.render import render
+from monitor.route import route
 from monitor.store import PollRecord, Store
+from monitor.timing import alert_backoff, next_poll
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +52,11 @@ class PollResult:
     """What polling one feed did."""
 
     feed: str
-    status: str  # ok, not-modified, error
+    status: PollStatus
     stories: int = 0
     new_stories: int = 0
     alerts: int = 0
+    backlog: int = 0  # new stories that matched but were too old to alert
     error: str | None = None
 
 
@@ -61,15 +64,6 @@ class PollResult:
 class DeliveryReport:
     sent: int = 0
     failed: int = 0
-
-
-# A permanently failing feed (404, 410) is retried this many times less often.
-PERMANENT_ERROR_FACTOR = 6
-
-
-def alert_backoff(attempts: int) -> timedelta:
-    """How long a failed alert waits before its next attempt: 30 s doubling, at most 1 h."""
-    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
 def read_feed(
@@ -95,6 +89,7 @@ class Pipeline:
         matcher: Matcher,
         notifier: Notifier,
         retry_after_error: float = 600.0,
+        max_age: float = 86400.0,
         max_attempts: int = 10,
         clock: Clock = utcnow,
     ) -> None:
@@ -103,6 +98,7 @@ class Pipeline:
         self.matcher = matcher
         self.notifier = notifier
         self.retry_after_error = retry_after_error
+        self.max_age = max_age
         self.max_attempts = max_attempts
         self.clock = clock
 
@@ -119,71 +115,81 @@ class Pipeline:
             log.exception("feed=%s unexpected error", feed.name)
             return FetchOutcome(feed, None, state, error=f"internal error: {type(e).__name__}: {e}")
 
-    def _retry_delay(self, feed: Feed, permanent: bool) -> float:
-        # A 404 or 410 will not mend within minutes: ask again hourly-ish, not every tick.
-        delay = max(feed.interval, self.retry_after_error)
-        return delay * PERMANENT_ERROR_FACTOR if permanent else delay
+    def _record(
+        self,
+        feed: Feed,
+        status: PollStatus,
+        state: FeedState,
+        error: str | None = None,
+        permanent: bool = False,
+    ) -> datetime:
+        now = self.clock()
+        when = next_poll(
+            now,
+            status,
+            interval=feed.interval,
+            retry_after_error=self.retry_after_error,
+            permanent=permanent,
+        )
+        self.store.record_poll(PollRecord(feed.name, now, status, when, error, state))
+        return when
 
     def record_failure(self, feed: Feed, error: str, state: FeedState, permanent: bool) -> None:
         """Remember a failed poll and when to try again; one log line."""
-        now = self.clock()
-        delay = self._retry_delay(feed, permanent)
-        self.store.record_poll(
-            PollRecord(feed.name, now, "error", now + timedelta(seconds=delay), error, state)
-        )
+        when = self._record(feed, PollStatus.ERROR, state, error, permanent)
         log.warning(
             "feed=%s poll failed%s: %s (next try in %ds)",
             feed.name,
             " (permanent)" if permanent else "",
             error,
-            delay,
+            (when - self.clock()).total_seconds(),
         )
 
     def ingest(self, fetched: FetchOutcome) -> PollResult:
-        """Match the stories not seen before, then store them with their alerts at once."""
+        """Match the stories not seen before, route them, then store them with their alerts
+        at once."""
         feed, now = fetched.feed, self.clock()
         if fetched.error is not None:
             self.record_failure(feed, fetched.error, fetched.state, fetched.permanent)
-            return PollResult(feed.name, "error", error=fetched.error)
+            return PollResult(feed.name, PollStatus.ERROR, error=fetched.error)
         if fetched.parsed is None:
-            self.store.record_poll(
-                PollRecord(
-                    feed.name,
-                    now,
-                    "not-modified",
-                    now + timedelta(seconds=feed.interval),
-                    state=fetched.state,
-                )
-            )
-            return PollResult(feed.name, "not-modified")
+            self._record(feed, PollStatus.NOT_MODIFIED, fetched.state)
+            return PollResult(feed.name, PollStatus.NOT_MODIFIED)
         parsed = fetched.parsed
         if parsed.warning:
             log.warning("feed=%s %s", feed.name, parsed.warning)
         # Matching happens before storing, so a story is never marked seen without its
         # alerts (a crash between the two would lose them for good).
-        scored = [(story, self.matcher.match(story)) for story in self.store.unseen(parsed.stories)]
-        added = self.store.add_stories(scored, now)
-        stored_keys = {(stored.story.feed, stored.story.guid) for stored in added}
-        for story, matches in scored:
-            if matches and (story.feed, story.guid) in stored_keys:
+        items: list[NewStory] = []
+        backlog: set[int] = set()
+        for story in self.store.unseen(parsed.stories):
+            matches = tuple(self.matcher.match(story))
+            routing = route(story, matches, now=now, max_age=self.max_age, backlog=feed.backlog)
+            if routing.backlog:
+                backlog.add(len(items))
+            items.append(NewStory(story, matches, routing.alerts))
+        added = self.store.add_stories(items, now)
+        stored = {(s.story.feed, s.story.guid) for s in added}
+        for item in items:
+            if item.alerts and (item.story.feed, item.story.guid) in stored:
                 log.info(
                     "feed=%s story=%r matched %s",
                     feed.name,
-                    story.title[:80],
-                    ", ".join(m.rule_id for m in matches),
+                    item.story.title[:80],
+                    ", ".join(m.rule_id for m in item.matches),
                 )
-        alerts = sum(stored.alerts for stored in added)
-        self.store.record_poll(
-            PollRecord(
+        old = sum(1 for i in backlog if (items[i].story.feed, items[i].story.guid) in stored)
+        if old:
+            log.info(
+                "feed=%s %d matching %s older than poll.max_age kept without alerting "
+                "(a backlog; `backlog: alert` on the feed turns this off)",
                 feed.name,
-                now,
-                "ok",
-                now + timedelta(seconds=feed.interval),
-                # A malformed but readable feed keeps its warning where `monitor feeds` shows it.
-                error=parsed.warning,
-                state=fetched.state,
+                old,
+                "story" if old == 1 else "stories",
             )
-        )
+        alerts = sum(s.alerts for s in added)
+        # A malformed but readable feed keeps its warning where `monitor feeds` shows it.
+        self._record(feed, PollStatus.OK, fetched.state, parsed.warning)
         log.log(
             logging.INFO if added else logging.DEBUG,
             "feed=%s polled: %d stories, %d new, %d alerts queued",
@@ -192,18 +198,40 @@ class Pipeline:
             len(added),
             alerts,
         )
-        return PollResult(feed.name, "ok", len(parsed.stories), len(added), alerts)
+        return PollResult(
+            feed.name, PollStatus.OK, len(parsed.stories), len(added), alerts, backlog=old
+        )
 
     def poll(
-        self, feeds: Sequence[Feed], *, workers: int = 4, stop: threading.Event | None = None
+        self,
+        feeds: Sequence[Feed],
+        *,
+        workers: int = 4,
+        stop: threading.Event | None = None,
+        due_only: bool = False,
     ) -> list[PollResult]:
-        """Fetch feeds in a pool of `workers` threads and ingest each as it arrives.
-        When `stop` is set, feeds not yet started are left for next time."""
+        """Fetch feeds in a pool of `workers` threads and ingest each as it arrives: every
+        given feed, or with `due_only` those whose next poll time has come. When `stop` is
+        set, feeds not yet started are left for next time."""
         stop = stop or threading.Event()
+        by_name = {feed.name: feed for feed in feeds}
+        # One call for the due feeds and their validators, before any worker starts: worker
+        # threads never touch the store.
+        if due_only:
+            due = [
+                (by_name[d.name], d.state)
+                for d in self.store.due_feeds(self.clock())
+                if d.name in by_name
+            ]
+        else:
+            states = {d.name: d.state for d in self.store.due_feeds(None)}
+            due = [(feed, states.get(feed.name, FeedState())) for feed in feeds]
         results: list[PollResult] = []
+        if not due:
+            return results
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
             futures: list[Future[FetchOutcome | None]] = [
-                pool.submit(self._fetch_unless_stopped, feed, stop) for feed in feeds
+                pool.submit(self._fetch_unless_stopped, feed, state, stop) for feed, state in due
             ]
             for future in as_completed(futures):
                 fetched = future.result()
@@ -214,25 +242,25 @@ class Pipeline:
                 except Exception as e:  # one feed's bad luck with the store must not stop the rest
                     log.exception("feed=%s could not be stored", fetched.feed.name)
                     error = f"internal error: {type(e).__name__}: {e}"
-                    results.append(PollResult(fetched.feed.name, "error", error=error))
+                    results.append(PollResult(fetched.feed.name, PollStatus.ERROR, error=error))
                     try:  # and must not make it due again on every tick
                         self.record_failure(fetched.feed, error, fetched.state, permanent=False)
                     except Exception:
                         log.exception("feed=%s could not record its failure", fetched.feed.name)
         return results
 
-    def _fetch_unless_stopped(self, feed: Feed, stop: threading.Event) -> FetchOutcome | None:
+    def _fetch_unless_stopped(
+        self, feed: Feed, state: FeedState, stop: threading.Event
+    ) -> FetchOutcome | None:
         if stop.is_set():
             return None
-        return self.fetch(feed, self.store.feed_state(feed.name))
+        return self.fetch(feed, state)
 
     def poll_due(
         self, feeds: Sequence[Feed], *, workers: int = 4, stop: threading.Event | None = None
     ) -> list[PollResult]:
         """Poll the feeds whose next poll time has come."""
-        by_name = {feed.name: feed for feed in feeds}
-        due = [by_name[name] for name in self.store.due_feeds(self.clock()) if name in by_name]
-        return self.poll(due, workers=workers, stop=stop) if due else []
+        return self.poll(feeds, workers=workers, stop=stop, due_only=True)
 
     def deliver(self, stop: threading.Event | None = None) -> DeliveryReport:
         """Send every pending alert that is due, in batches, until none is left.

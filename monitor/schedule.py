@@ -18,7 +18,7 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from monitor.config import Feed
+from monitor.models import Feed
 from monitor.pipeline import Pipeline
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,9 @@ from aiosmtpd.smtp import Envelope
 from click.testing import CliRunner, Result
 
 from monitor.cli import cli
+from monitor.store import Store
+from monitor.store.memory import MemoryStore
+from monitor.store.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -32,6 +35,19 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"needs the shared corpus at {CORPUS} (absent on this machine)")
     return CORPUS
+
+
+# Every Store backend: the contract tests (tests/store/) and the pipeline's tests run against
+# each. A PostgreSQL backend becomes one more entry here.
+BACKENDS = ["memory", "sqlite"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh, empty store of each backend in turn."""
+    store: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "s.db")
+    yield store
+    store.close()
 
 
 MakeConfig = Callable[..., Path]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from monitor.sqlite import SQLiteStore
+from monitor.store.sqlite import SQLiteStore
 from tests.conftest import Mailbox, MakeConfig, RunCli, html_part
 
 ITEM = "<item><title>{t}</title><link>https://ex.org/{i}</link><guid>{i}</guid></item>"

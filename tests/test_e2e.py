@@ -3,6 +3,7 @@ into a real SMTP server, the bundled config and its founding-article seed feed."
 
 from __future__ import annotations
 
+import email.utils
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,9 @@ FEED = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>{title}</title><link>https://example.org/</link>
 {items}</channel></rss>"""
 ITEM = """<item><title>{title}</title><link>{link}</link><guid>{guid}</guid>
-<pubDate>Sun, 26 Jan 2020 14:05:00 GMT</pubDate><description>{text}</description></item>"""
+<pubDate>{published}</pubDate><description>{text}</description></item>"""
+# Minutes old, as a story just published: older ones are a backlog and do not alert.
+PUBLISHED = email.utils.format_datetime(datetime.now(UTC) - timedelta(minutes=5), usegmt=True)
 
 MATCHING = {
     "title": "Ceasefire broken as fighting reaches Abu Qurayn near Misrata",
@@ -45,7 +49,10 @@ QUIET_OTHER = dict(QUIET, link="https://other.example.org/weather", title="Weath
 
 
 def feed(title: str, *items: dict[str, str]) -> str:
-    return FEED.format(title=title, items="".join(ITEM.format(**item) for item in items))
+    return FEED.format(
+        title=title,
+        items="".join(ITEM.format(**{"published": PUBLISHED, **item}) for item in items),
+    )
 
 
 class Daemon:

@@ -7,6 +7,7 @@ all one daemon needs. The schema lives in the migrations below, each run in a tr
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import json
@@ -21,13 +22,25 @@ from typing import Any, ParamSpec, TextIO, TypeVar
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from monitor.config import Feed
-from monitor.dedupe import canonical_link
+from monitor.dedupe import IdentityKey, KeyKind, canonical_link, identity_keys, is_repeat
 from monitor.errors import StoreError
-from monitor.models import Alert, FeedState, Match, StoredStory, Story
-from monitor.store import FeedStatus, PollRecord
+from monitor.models import (
+    Alert,
+    AlertStatus,
+    Feed,
+    FeedState,
+    Match,
+    NewStory,
+    PollStatus,
+    StoredStory,
+    Story,
+)
+from monitor.store.base import DueFeed, FeedStatus, PollRecord
 
 migrations = Migrations("monitor")
+# Written into the file's header (PRAGMA application_id), so that monitor knows its own
+# databases and refuses to add its tables to somebody else's: "MNTR".
+APPLICATION_ID = 0x4D4E5452
 
 
 @migrations()
@@ -104,17 +117,50 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db.table("alerts").create_index(["status", "next_attempt_at"])
 
 
+@migrations()
+def m002_identity_keys(db: sqlite_utils.Database) -> None:
+    # Identity as keys under a UNIQUE constraint (dedupe.identity_keys), so "never twice" is
+    # a database fact. Existing stories get their keys, the first story keeping a shared one,
+    # and their canonical links are recomputed with today's rules (www., http/https, AMP).
+    db.execute(
+        """CREATE TABLE story_keys (
+             kind TEXT NOT NULL, value TEXT NOT NULL,
+             feed TEXT NOT NULL, story_id INTEGER NOT NULL REFERENCES stories(id),
+             PRIMARY KEY (kind, value))"""
+    )
+    rows = db.execute("SELECT id, feed, guid, link FROM stories ORDER BY id").fetchall()
+    for story_id, feed, guid, link in rows:
+        story = Story(feed=feed, guid=guid, link=link or "", title="")
+        _insert_keys(db, story_id, story)
+        db.execute(
+            "UPDATE stories SET canonical_link = ? WHERE id = ?",
+            [canonical_link(link or ""), story_id],
+        )
+
+
+def _insert_keys(db: sqlite_utils.Database, story_id: int, story: Story) -> None:
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO story_keys (kind, value, feed, story_id) VALUES (?, ?, ?, ?)",
+        [(key.kind.value, key.value, story.feed, story_id) for key in identity_keys(story)],
+    )
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def _locked(method: Callable[P, R]) -> Callable[P, R]:
-    """Run a store method under the store's lock: one connection, one caller at a time."""
+    """Run a store method under the store's lock: one connection, one caller at a time.
+    A database error becomes a StoreError, as the Store contract says."""
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         with args[0]._lock:  # type: ignore[attr-defined]
-            return method(*args, **kwargs)
+            try:
+                return method(*args, **kwargs)
+            except sqlite3.Error as e:
+                path = args[0].path  # type: ignore[attr-defined]
+                raise StoreError(f"database {path}: {type(e).__name__}: {e}") from e
 
     return wrapper
 
@@ -138,8 +184,39 @@ def _lock_exclusively(path: Path) -> TextIO:
     return handle
 
 
-def _fragment(link: str) -> str:
-    return link.partition("#")[2]
+def _why_unusable(path: Path, error: OSError) -> str:
+    """What is really wrong with a database path, in words, from the error opening it."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            break
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"no permission to write in {path.parent}"
+    if error.errno == errno.EROFS:
+        return f"{path.parent} is on a read-only file system"
+    if error.errno == errno.ENOENT and path.parent.is_dir():
+        return f"{path.parent} does not accept new files (is it a special file system?)"
+    return error.strerror or str(error)
+
+
+def _foreign(db: sqlite_utils.Database) -> str | None:
+    """Why an open database is not monitor's to change, or None when it is (or is empty).
+
+    Ours carry APPLICATION_ID; one made before the id was written is known by its
+    migrations. An empty file, or a new one, is ours to initialise.
+    """
+    application_id = db.execute("PRAGMA application_id").fetchone()[0]
+    if application_id == APPLICATION_ID:
+        return None
+    tables = db.table_names()
+    if not tables:
+        return None
+    if application_id == 0 and Migrations.migrations_table in tables and migrations.applied(db):
+        return None
+    shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
+    mark = f"application id {application_id:#x}" if application_id else "no application id"
+    return f"it is not a monitor database ({mark}; tables: {shown})"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -155,27 +232,49 @@ class SQLiteStore:
 
     def __init__(self, path: Path | str, *, writer: bool = False, read_only: bool = False) -> None:
         """Open (creating if needed) the database at `path`. A `writer` (the daemon, a poll)
-        also takes an exclusive lock beside it, so two never write at once. `read_only`
-        opens an existing database for looking only: no file is created or changed."""
+        also takes an exclusive lock beside the real file (symlinks resolved), so two never
+        write at once. `read_only` opens an existing database for looking only: no file is
+        created or changed. A file that is not monitor's is refused and left untouched."""
         self.path = str(path)
         self._lock = threading.RLock()
         self._writer_lock: TextIO | None = None
         if read_only:
             self._open_read_only()
             return
+        real = Path(path) if self.path == ":memory:" else Path(path).expanduser().resolve()
+        if real.is_dir():
+            raise StoreError(f"cannot use the database {self.path}: it is a folder, not a file")
         try:
             if self.path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                real.parent.mkdir(parents=True, exist_ok=True)
                 if writer:
-                    self._writer_lock = _lock_exclusively(Path(f"{path}.lock"))
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                    self._writer_lock = _lock_exclusively(real.with_name(real.name + ".lock"))
+            conn = sqlite3.connect(str(real), check_same_thread=False, timeout=30)
             self.db = sqlite_utils.Database(conn)
+            refusal = _foreign(self.db)
+            if refusal:
+                self.db.close()
+                self._release_writer_lock()
+                raise StoreError(
+                    f"refusing to use {self.path}: {refusal}; its contents are untouched"
+                )
             self.db.execute("PRAGMA foreign_keys = ON")
             if self.path != ":memory:":
                 self.db.enable_wal()
             migrations.apply(self.db)
-        except (sqlite3.Error, OSError) as e:
+            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        except OSError as e:
             self._release_writer_lock()
+            raise StoreError(
+                f"cannot use the database {self.path}: {_why_unusable(real, e)}"
+            ) from e
+        except sqlite3.Error as e:
+            self._release_writer_lock()
+            if isinstance(e, sqlite3.DatabaseError) and "not a database" in str(e):
+                raise StoreError(
+                    f"refusing to use {self.path}: it is not an SQLite database; "
+                    "its contents are untouched"
+                ) from e
             raise StoreError(f"cannot use the database {self.path}: {e}") from e
 
     def _open_read_only(self) -> None:
@@ -188,9 +287,13 @@ class SQLiteStore:
             uri = f"{Path(self.path).resolve().as_uri()}?mode=ro"
             conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
             self.db = sqlite_utils.Database(conn)
-            pending = migrations.pending(self.db)
+            refusal = _foreign(self.db)
+            pending = [] if refusal else migrations.pending(self.db)
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot read the database {self.path}: {e}") from e
+        if refusal:
+            self.db.close()
+            raise StoreError(f"refusing to read {self.path}: {refusal}")
         if pending:
             self.db.close()
             raise StoreError(f"{self.path} needs upgrading; `monitor run` or `poll` does that")
@@ -223,72 +326,60 @@ class SQLiteStore:
                 )
 
     @_locked
-    def due_feeds(self, now: datetime) -> list[str]:
+    def due_feeds(self, now: datetime | None) -> list[DueFeed]:
         rows = self.db.execute(
-            """SELECT name FROM feeds WHERE configured = 1
-               AND (next_poll_at IS NULL OR next_poll_at <= ?)
+            """SELECT name, etag, last_modified FROM feeds WHERE configured = 1
+               AND (? IS NULL OR next_poll_at IS NULL OR next_poll_at <= ?)
                ORDER BY next_poll_at IS NOT NULL, next_poll_at, name""",
-            [_iso(now)],
+            [_iso(now), _iso(now)],
         ).fetchall()
-        return [name for (name,) in rows]
-
-    @_locked
-    def feed_state(self, feed: str) -> FeedState:
-        row = self.db.execute(
-            "SELECT etag, last_modified FROM feeds WHERE name = ?", [feed]
-        ).fetchone()
-        return FeedState(*row) if row else FeedState()
+        return [DueFeed(name, FeedState(etag, modified)) for name, etag, modified in rows]
 
     @_locked
     def record_poll(self, record: PollRecord) -> None:
+        failed = record.status is PollStatus.ERROR
         with self.db.atomic():
             self.db.execute(
                 """UPDATE feeds SET last_polled_at = ?, last_status = ?, last_error = ?,
                      next_poll_at = ?,
-                     failures = CASE WHEN ? = 'error' THEN failures + 1 ELSE 0 END,
-                     etag = CASE WHEN ? = 'error' THEN etag ELSE ? END,
-                     last_modified = CASE WHEN ? = 'error' THEN last_modified ELSE ? END
+                     failures = CASE WHEN ? THEN failures + 1 ELSE 0 END,
+                     etag = CASE WHEN ? THEN etag ELSE ? END,
+                     last_modified = CASE WHEN ? THEN last_modified ELSE ? END
                    WHERE name = ?""",
                 [
                     _iso(record.polled_at),
-                    record.status,
+                    record.status.value,
                     record.error,
                     _iso(record.next_poll_at),
-                    record.status,
-                    record.status,
+                    failed,
+                    failed,
                     record.state.etag,
-                    record.status,
+                    failed,
                     record.state.last_modified,
                     record.feed,
                 ],
             )
 
-    def _seen(self, story: Story, canonical: str) -> bool:
-        # Same feed and guid; or the same canonical link from another feed; or from the same
-        # feed with the same #fragment, so a live blog's posts (#post-1, #post-2) stay apart.
-        return (
-            self.db.execute(
-                """SELECT 1 FROM stories WHERE (feed = ? AND guid = ?)
-                   OR (? != '' AND canonical_link = ? AND (feed != ? OR link_fragment = ?))
-                   LIMIT 1""",
-                [story.feed, story.guid, canonical, canonical, story.feed, _fragment(story.link)],
-            ).fetchone()
-            is not None
-        )
+    def _found(self, story: Story) -> dict[IdentityKey, str]:
+        keys = identity_keys(story)
+        where = " OR ".join("(kind = ? AND value = ?)" for _ in keys)
+        params = [part for key in keys for part in (key.kind.value, key.value)]
+        rows = self.db.execute(
+            f"SELECT kind, value, feed FROM story_keys WHERE {where}", params
+        ).fetchall()
+        return {IdentityKey(KeyKind(kind), value): feed for kind, value, feed in rows}
 
     @_locked
     def unseen(self, stories: Sequence[Story]) -> list[Story]:
-        return [s for s in stories if not self._seen(s, canonical_link(s.link))]
+        return [s for s in stories if not is_repeat(s, self._found(s))]
 
     @_locked
-    def add_stories(
-        self, items: Sequence[tuple[Story, Sequence[Match]]], now: datetime
-    ) -> list[StoredStory]:
+    def add_stories(self, items: Sequence[NewStory], now: datetime) -> list[StoredStory]:
         added: list[StoredStory] = []
         with self.db.atomic():
-            for story, matches in items:
-                canonical = canonical_link(story.link)
-                if self._seen(story, canonical):
+            for item in items:
+                story = item.story
+                if is_repeat(story, self._found(story)):
                     continue
                 cursor = self.db.execute(
                     """INSERT INTO stories (feed, guid, link, canonical_link, link_fragment,
@@ -298,8 +389,8 @@ class SQLiteStore:
                         story.feed,
                         story.guid,
                         story.link,
-                        canonical,
-                        _fragment(story.link),
+                        canonical_link(story.link),
+                        story.link.partition("#")[2],
                         story.title,
                         story.summary,
                         story.content,
@@ -310,31 +401,29 @@ class SQLiteStore:
                     ],
                 )
                 assert cursor.lastrowid is not None
-                alerts = self._add_alerts(cursor.lastrowid, matches, now)
-                added.append(StoredStory(cursor.lastrowid, story, alerts))
+                _insert_keys(self.db, cursor.lastrowid, story)
+                self._add_matches_and_alerts(cursor.lastrowid, item, now)
+                added.append(StoredStory(cursor.lastrowid, story, len(item.alerts)))
         return added
 
-    def _add_alerts(self, story_id: int, matches: Sequence[Match], now: datetime) -> int:
-        by_channel: dict[str, list[Match]] = {}
-        for match in matches:
-            for channel in match.channels:
-                by_channel.setdefault(channel, []).append(match)
-        for match in matches:
-            self.db.execute(
-                """INSERT OR IGNORE INTO matches
-                     (story_id, rule_id, rule_name, terms, matched_at)
-                   VALUES (?, ?, ?, ?, ?)""",
-                [story_id, match.rule_id, match.rule_name, json.dumps(match.terms), _iso(now)],
-            )
-        added = 0
-        for channel, channel_matches in by_channel.items():
-            cursor = self.db.execute(
-                """INSERT OR IGNORE INTO alerts (story_id, channel, matches, status,
-                     created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)""",
-                [story_id, channel, _dump_matches(channel_matches), _iso(now), _iso(now)],
-            )
-            added += cursor.rowcount
-        return added
+    def _add_matches_and_alerts(self, story_id: int, item: NewStory, now: datetime) -> None:
+        self.db.conn.executemany(
+            """INSERT OR IGNORE INTO matches (story_id, rule_id, rule_name, terms, matched_at)
+               VALUES (?, ?, ?, ?, ?)""",
+            [
+                (story_id, m.rule_id, m.rule_name, json.dumps(m.terms), _iso(now))
+                for m in item.matches
+            ],
+        )
+        # The UNIQUE (story_id, channel) index makes a second alert to one channel impossible.
+        self.db.conn.executemany(
+            """INSERT INTO alerts (story_id, channel, matches, status, created_at, updated_at)
+               VALUES (?, ?, ?, 'pending', ?, ?)""",
+            [
+                (story_id, a.channel, _dump_matches(a.matches), _iso(now), _iso(now))
+                for a in item.alerts
+            ],
+        )
 
     @_locked
     def pending_alerts(
@@ -356,12 +445,15 @@ class SQLiteStore:
     def mark_sent(
         self, alert_id: int, now: datetime, note: str | None = None, *, printed: bool = False
     ) -> None:
+        status = AlertStatus.PRINTED if printed else AlertStatus.SENT
         with self.db.atomic():
-            self.db.execute(
+            cursor = self.db.execute(
                 """UPDATE alerts SET status = ?, sent_at = ?,
                      updated_at = ?, note = ? WHERE id = ?""",
-                ["printed" if printed else "sent", _iso(now), _iso(now), note, alert_id],
+                [status.value, _iso(now), _iso(now), note, alert_id],
             )
+        if cursor.rowcount != 1:
+            raise StoreError(f"no alert {alert_id}")
 
     @_locked
     def claim_alert(self, alert_id: int, now: datetime, lease_until: datetime) -> bool:
@@ -377,7 +469,7 @@ class SQLiteStore:
     @_locked
     def mark_attempt_failed(
         self, alert_id: int, error: str, now: datetime, max_attempts: int
-    ) -> str:
+    ) -> AlertStatus:
         with self.db.atomic():
             self.db.execute(
                 """UPDATE alerts SET last_error = ?, updated_at = ?,
@@ -386,7 +478,9 @@ class SQLiteStore:
                 [error, _iso(now), max_attempts, alert_id],
             )
             row = self.db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()
-        return str(row[0]) if row else "missing"
+        if row is None:
+            raise StoreError(f"no alert {alert_id}")
+        return AlertStatus(row[0])
 
     @_locked
     def feed_statuses(self) -> list[FeedStatus]:
@@ -397,7 +491,18 @@ class SQLiteStore:
                FROM feeds f ORDER BY f.name"""
         ).fetchall()
         return [
-            FeedStatus(r[0], r[1], r[2], r[3], _dt(r[4]), r[5], r[6], _dt(r[7]), r[8], r[9])
+            FeedStatus(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                _dt(r[4]),
+                PollStatus(r[5]) if r[5] else None,
+                r[6],
+                _dt(r[7]),
+                r[8],
+                r[9],
+            )
             for r in rows
         ]
 
@@ -449,7 +554,7 @@ def _alert(row: dict[str, Any]) -> Alert:
         story=story,
         outlet=row["outlet"],
         matches=matches,
-        status=row["status"],
+        status=AlertStatus(row["status"]),
         attempts=row["attempts"],
         last_error=row["last_error"],
         note=row["note"],

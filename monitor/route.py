@@ -1,0 +1,49 @@
+"""Routing: a story's matches → the alerts to create, one per channel. Pure.
+
+One alert per (story, channel), however many rules sent the story there: three rules
+routed to one channel are one message listing the three. A story older than the feed's
+`max_age` (a new feed's backlog) is kept as seen with its matches, but alerts nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.models import BacklogPolicy, Match, PlannedAlert, Story
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What routing decided for one story."""
+
+    alerts: tuple[PlannedAlert, ...]
+    backlog: bool = False  # it matched, but is too old to alert
+
+
+def is_backlog(story: Story, now: datetime, max_age: float) -> bool:
+    """Whether a story was published more than `max_age` seconds before `now`. A story
+    with no date counts as published when first seen, so it is never backlog."""
+    return story.published is not None and story.published < now - timedelta(seconds=max_age)
+
+
+def route(
+    story: Story,
+    matches: Sequence[Match],
+    *,
+    now: datetime,
+    max_age: float,
+    backlog: BacklogPolicy = BacklogPolicy.SKIP,
+) -> Routing:
+    """The alerts to create for a story: one per channel its matching rules name, in the
+    order the rules and their channels are written; none for a backlog story."""
+    if not matches:
+        return Routing(())
+    if backlog is BacklogPolicy.SKIP and is_backlog(story, now, max_age):
+        return Routing((), backlog=True)
+    by_channel: dict[str, list[Match]] = {}
+    for match in matches:
+        for channel in match.channels:
+            by_channel.setdefault(channel, []).append(match)
+    return Routing(tuple(PlannedAlert(c, tuple(ms)) for c, ms in by_channel.items()))

@@ -1,0 +1,125 @@
+"""Storage: the one interface every backend offers, the rows it hands back, its contract.
+
+The orchestrator and the CLI only see `Store`. SQLite (`monitor.store.sqlite`) is the
+embedded default; `monitor.store.memory` is the reference backend the core's tests use; a
+PostgreSQL backend for several workers implements the same protocol and passes the same
+contract tests (tests/store/).
+
+The contract, for every backend:
+- errors: every method raises `StoreError` (never the backend's own exceptions) when the
+  database cannot do what was asked; nothing is half-written when it does;
+- threads: every method may be called from any thread; writes are serialised;
+- time: every datetime passed in or handed back is timezone-aware, and compared as UTC;
+- identity: the store decides nothing about which stories are the same. It holds each
+  story's `dedupe.identity_keys` under a UNIQUE constraint and asks `dedupe.is_repeat`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from monitor.models import (
+    Alert,
+    AlertStatus,
+    Feed,
+    FeedState,
+    NewStory,
+    PollStatus,
+    StoredStory,
+    Story,
+)
+
+
+@dataclass(frozen=True)
+class FeedStatus:
+    """A feed's polling state, as `monitor feeds` shows it."""
+
+    name: str
+    title: str
+    url: str
+    interval: float
+    last_polled_at: datetime | None
+    last_status: PollStatus | None
+    last_error: str | None
+    next_poll_at: datetime | None
+    failures: int
+    stories: int
+
+
+@dataclass(frozen=True)
+class DueFeed:
+    """A configured feed whose poll is due, with what to send on its next request."""
+
+    name: str
+    state: FeedState = field(default_factory=FeedState)
+
+
+@dataclass(frozen=True)
+class PollRecord:
+    """What one poll of a feed did, to be remembered until the next."""
+
+    feed: str
+    polled_at: datetime
+    status: PollStatus
+    next_poll_at: datetime
+    error: str | None = None
+    state: FeedState = field(default_factory=FeedState)
+
+
+class Store(Protocol):
+    """Everything monitor keeps: feeds and their polling state, stories, matches, alerts."""
+
+    def sync_feeds(self, feeds: Sequence[Feed]) -> None:
+        """Make the stored feeds agree with the configuration, keeping each one's state
+        (a feed whose URL changed forgets its validators)."""
+
+    def due_feeds(self, now: datetime | None) -> list[DueFeed]:
+        """Configured feeds whose next poll time has come (every configured feed when `now`
+        is None), most overdue first, each with its validators for a conditional GET."""
+
+    def record_poll(self, record: PollRecord) -> None:
+        """Remember the outcome of a poll and when to poll next. A failed poll keeps the
+        validators it had and counts one more consecutive failure; a good one resets it."""
+
+    def unseen(self, stories: Sequence[Story]) -> list[Story]:
+        """The stories that are not repeats of stored ones (see `dedupe.is_repeat`), in
+        order. Read-only: the pipeline matches these, then stores them."""
+
+    def add_stories(self, items: Sequence[NewStory], now: datetime) -> list[StoredStory]:
+        """Store each new story with its matches and its planned alerts (pending) in one
+        transaction, so a story is never marked seen without its alerts. Items that turn
+        out to be repeats (of stored stories or of earlier items in the batch) are skipped;
+        returns the stored ones, in order."""
+
+    def pending_alerts(
+        self, now: datetime, limit: int = 100, skip_channels: Collection[str] = ()
+    ) -> list[Alert]:
+        """Pending alerts due for an attempt (not leased), oldest first."""
+
+    def claim_alert(self, alert_id: int, now: datetime, lease_until: datetime) -> bool:
+        """Take a pending, due alert for one attempt: count the attempt and hide the alert
+        until `lease_until`. False when another process (or an earlier pass) has it."""
+
+    def mark_sent(
+        self, alert_id: int, now: datetime, note: str | None = None, *, printed: bool = False
+    ) -> None:
+        """An alert was accepted by its channel; `printed` when it only reached the console
+        because its channel is not set up (status PRINTED, never retried)."""
+
+    def mark_attempt_failed(
+        self, alert_id: int, error: str, now: datetime, max_attempts: int
+    ) -> AlertStatus:
+        """The claimed attempt failed: the alert stays pending (its lease is the backoff)
+        or, after max_attempts, is failed for good. Returns its new status."""
+
+    def feed_statuses(self) -> list[FeedStatus]:
+        """Every stored feed's polling state, by name. Read-only."""
+
+    def recent_alerts(self, limit: int = 50) -> list[Alert]:
+        """The newest alerts, whatever their state, newest first."""
+
+    def close(self) -> None:
+        """Release the database (and the writer's lock)."""

@@ -1,0 +1,71 @@
+"""Routing as pure code: matches → one planned alert per channel; backlog stories alert nobody."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.models import BacklogPolicy, Match, PlannedAlert, Story
+from monitor.route import Routing, is_backlog, route
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+DAY = 86400.0
+ONE = Match("r1", "One", ("Misrata",), ("slack", "email"))
+TWO = Match("r2", "Two", ("truce",), ("email",))
+SOLO = Match("r3", "Three", ("x",), ())
+
+
+def story(age: timedelta | None) -> Story:
+    return Story(
+        feed="f", guid="g", link="", title="t", published=None if age is None else NOW - age
+    )
+
+
+@pytest.mark.parametrize(
+    ("matches", "expected"),
+    [
+        ((), ()),
+        ((ONE,), (PlannedAlert("slack", (ONE,)), PlannedAlert("email", (ONE,)))),
+        ((ONE, TWO), (PlannedAlert("slack", (ONE,)), PlannedAlert("email", (ONE, TWO)))),
+        ((TWO, ONE), (PlannedAlert("email", (TWO, ONE)), PlannedAlert("slack", (ONE,)))),
+        ((SOLO,), ()),
+    ],
+    ids=[
+        "no-match",
+        "one-rule-two-channels",
+        "two-rules-share-a-channel",
+        "rule-order",
+        "no-channel",
+    ],
+)
+def test_one_alert_per_channel_listing_every_rule_that_sent_it(
+    matches: tuple[Match, ...], expected: tuple[PlannedAlert, ...]
+) -> None:
+    assert route(story(timedelta(minutes=5)), matches, now=NOW, max_age=DAY) == Routing(expected)
+
+
+@pytest.mark.parametrize(
+    ("age", "policy", "backlog"),
+    [
+        (timedelta(minutes=5), BacklogPolicy.SKIP, False),
+        (timedelta(hours=23, minutes=59), BacklogPolicy.SKIP, False),
+        (timedelta(days=1), BacklogPolicy.SKIP, False),  # exactly max_age is still news
+        (timedelta(days=1, seconds=1), BacklogPolicy.SKIP, True),
+        (timedelta(days=2500), BacklogPolicy.SKIP, True),  # a backlog from 2019
+        (timedelta(days=2500), BacklogPolicy.ALERT, False),  # the seed feed
+        (None, BacklogPolicy.SKIP, False),  # no date: published when first seen
+        (-timedelta(hours=3), BacklogPolicy.SKIP, False),  # dated in the future
+    ],
+)
+def test_stories_older_than_max_age_are_a_backlog_that_alerts_nobody(
+    age: timedelta | None, policy: BacklogPolicy, backlog: bool
+) -> None:
+    routing = route(story(age), (ONE,), now=NOW, max_age=DAY, backlog=policy)
+    assert routing.backlog is backlog
+    assert bool(routing.alerts) is not backlog
+
+
+def test_a_backlog_story_that_matched_nothing_is_not_counted_as_backlog() -> None:
+    assert route(story(timedelta(days=9)), (), now=NOW, max_age=DAY) == Routing((), backlog=False)
+    assert is_backlog(story(timedelta(days=9)), NOW, DAY)
