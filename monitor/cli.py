@@ -25,7 +25,7 @@ from monitor.match import Matcher
 from monitor.models import Alert, Feed, Match, PollStatus, Story
 from monitor.notify import Notifier, build_channels
 from monitor.pipeline import Pipeline, read_feed, utcnow
-from monitor.render import render
+from monitor.render import plural, render
 from monitor.schedule import Daemon
 from monitor.store import FeedStatus
 from monitor.store.sqlite import SQLiteStore
@@ -168,10 +168,12 @@ def poll(config_dir: str, db: str | None, once: bool) -> None:
         results = pipeline.poll(config.feeds, workers=config.settings.poll.workers)
         report = pipeline.deliver()
     errors = [r for r in results if r.status is PollStatus.ERROR]
+    new = sum(r.new_stories for r in results)
+    # "Sent" means it left this machine: console output is counted as printed, apart.
     click.echo(
-        f"polled {len(results)} feeds ({len(errors)} failed): "
-        f"{sum(r.new_stories for r in results)} new stories, {report.sent} alerts sent, "
-        f"{report.failed} failed",
+        f"polled {plural(len(results), 'feed')} ({len(errors)} failed): "
+        f"{plural(new, 'new story', 'new stories')}, {plural(report.sent, 'alert')} sent, "
+        f"{report.printed} printed to the console, {report.failed} failed",
         err=True,
     )
 

@@ -42,6 +42,10 @@ _TRACKING_PARAMS = frozenset(
 # utm_* (Google Analytics), at_* (the BBC's AT Internet tags: at_medium, at_campaign…).
 _TRACKING_PREFIXES = ("utm_", "at_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# http and https links to one page are one story; https is what most sites redirect to.
+_WEB_SCHEME = "https"
+_EDITION_PREFIXES = ("www.", "amp.")
+_AMP_FLAGS = frozenset({"1", "true", "yes", ""})
 
 
 def is_tracking_param(name: str) -> bool:
@@ -50,9 +54,41 @@ def is_tracking_param(name: str) -> bool:
     return lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES)
 
 
+def is_amp_param(name: str, value: str) -> bool:
+    """Whether a query parameter only asks for the AMP edition (`?amp=1`, `?outputType=amp`)."""
+    lowered, value = name.lower(), value.lower()
+    if lowered == "amp":
+        return value in _AMP_FLAGS
+    return lowered == "outputtype" and value == "amp"
+
+
+def _web_host(host: str) -> str:
+    """The host without the prefixes that name one site's editions: `www.`, `amp.`.
+    A prefix stays when what is left would be a bare name (`www.com` is its own site)."""
+    while True:
+        for prefix in _EDITION_PREFIXES:
+            rest = host.removeprefix(prefix)
+            if rest != host and "." in rest:
+                host = rest
+                break
+        else:
+            return host
+
+
+def _web_path(path: str) -> str:
+    """The path without trailing slashes and without the AMP edition's last `/amp`
+    segment; a path that is only `/amp` is a page called amp, and stays."""
+    path = path.rstrip("/")
+    while path.endswith("/amp") and path.removesuffix("/amp").rstrip("/"):
+        path = path.removesuffix("/amp").rstrip("/")
+    return path or "/"
+
+
 def canonical_link(link: str) -> str:
-    """The form of a link two feeds would agree on: scheme and host lower-cased, default port,
-    fragment and tracking parameters dropped, the remaining parameters kept in order."""
+    """The form of a link two feeds would agree on. Scheme and host lower-cased, default
+    port, fragment and tracking parameters dropped, the other parameters kept in order.
+    A web link also loses what only says which edition of the page it is: http against
+    https, `www.` and `amp.` hosts, a trailing slash, a final `/amp`, `?amp=1`."""
     link = link.strip()
     if not link:
         return ""
@@ -63,19 +99,25 @@ def canonical_link(link: str) -> str:
         return link
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
+    web = scheme in _DEFAULT_PORTS and bool(host)
+    default_port = port is None or _DEFAULT_PORTS.get(scheme) == port
+    if web:
+        host = _web_host(host)
+        if default_port:  # an explicit other port may be another service: its scheme stays
+            scheme = _WEB_SCHEME
     if ":" in host:  # IPv6 keeps its brackets
         host = f"[{host}]"
-    netloc = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+    netloc = host if default_port else f"{host}:{port}"
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
     query = urlencode(
         [
             (k, v)
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not is_tracking_param(k)
+            if not is_tracking_param(k) and not (web and is_amp_param(k, v))
         ]
     )
-    path = parts.path or "/"
+    path = _web_path(parts.path) if web else parts.path or "/"
     return urlunsplit((scheme, netloc, path, query, ""))
 
 

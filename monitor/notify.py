@@ -12,9 +12,11 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
+from urllib.parse import unquote
 
 import apprise
 
@@ -53,6 +55,28 @@ class Channel:
     target: str  # what logs may show: the redacted URL, or "console"
     sender: apprise.Apprise | None = None
     fallback: str | None = None  # why a configured channel prints to the console instead
+    secrets: frozenset[str] = frozenset()  # what a failure reason must never show
+
+
+# Shorter strings are too likely to be ordinary words of a reason to blank out.
+MIN_SECRET_CHARS = 4
+
+
+def url_secrets(full: str, private: str) -> frozenset[str]:
+    """The parts of a channel URL that its redacted form hides: passwords, tokens."""
+    parts = re.split(r"[/:@?&=#]+", full)
+    return frozenset(
+        value
+        for part in parts
+        for value in (part, unquote(part))
+        if len(value) >= MIN_SECRET_CHARS and part not in private
+    )
+
+
+def _env_secrets(template: str, env: Mapping[str, str]) -> frozenset[str]:
+    # Whatever came from ${VAR} is a secret by convention: that is why it is not in the YAML.
+    values = (env.get(m.group(1), "") for m in _VAR.finditer(template))
+    return frozenset(v for v in values if len(v) >= MIN_SECRET_CHARS)
 
 
 def build_channels(
@@ -74,8 +98,122 @@ def build_channels(
         plugin = sender[0]
         kind = _KINDS.get(type(plugin).__name__, "text")
         redacted = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
-        channels[name] = Channel(name, kind, redacted, sender)
+        full = str(plugin.url(privacy=False))  # type: ignore[no-untyped-call]
+        secrets = url_secrets(full, redacted) | _env_secrets(channel.url, env)
+        channels[name] = Channel(name, kind, redacted, sender, secrets=secrets)
     return channels
+
+
+def redact(text: str, secrets: Collection[str]) -> str:
+    """Text with every secret blanked out, the longest first (a token may contain another)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _smtp_reply(m: re.Match[str]) -> str:
+    return f"{m.group(1)} {m.group(2)}".strip()
+
+
+# What apprise's log says about a failed send → the reason we store, most specific first.
+# apprise words its warnings vaguely ("Connection error while submitting email"); the cause
+# is in its DEBUG lines: the exception text ("[Errno 111] Connection refused"), an SMTP
+# reply as Python reprs it ("(535, b'5.7.8 ...')"), or the HTTP status ("error=500").
+_SMTP_REPLY = r"\((\d{3}), b['\"](.*?)['\"]\)"
+_REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (
+        re.compile(r"\((53[045]), b['\"](.*?)['\"]\)"),
+        lambda m: f"authentication failed: {_smtp_reply(m)}",
+    ),
+    (re.compile(r"error=(401|403)\b"), lambda m: f"authentication failed: HTTP {m.group(1)}"),
+    (re.compile(r"Errno 111\]|Connection refused", re.I), lambda m: "connection refused"),
+    (re.compile(r"timed out|timeout", re.I), lambda m: "timed out"),
+    (
+        re.compile(
+            r"Name or service not known|nodename nor servname|getaddrinfo failed"
+            r"|Temporary failure in name resolution|Errno -[235]\]"
+        ),
+        lambda m: "host not found",
+    ),
+    (
+        re.compile(r"\[SSL[:\]]|SSLError|STARTTLS extension not supported"),
+        lambda m: "TLS failed",
+    ),
+    (re.compile(_SMTP_REPLY), lambda m: f"the server refused it: {_smtp_reply(m)}"),
+    (
+        re.compile(r"(?::\s*([^:]*?)\.?,\s*)?error=(\d{3})\b"),
+        lambda m: " ".join(filter(None, (f"HTTP {m.group(2)}", m.group(1)))),
+    ),
+    (
+        re.compile(r"unexpectedly closed|Connection reset|RemoteDisconnected", re.I),
+        lambda m: "the server closed the connection",
+    ),
+)
+
+
+def failure_reason(entries: Sequence[tuple[int, str]], secrets: Collection[str] = ()) -> str | None:
+    """Why a send failed, from apprise's log entries (level, message); None if it says nothing.
+
+    The first known cause in `_REASONS` order wins; otherwise the last warnings, as worded.
+    """
+    messages = [message for _, message in entries]
+    for pattern, reason in _REASONS:
+        for message in messages:
+            if m := pattern.search(message):
+                return redact(reason(m), secrets)
+    warnings = [message for level, message in entries if level >= logging.WARNING]
+    return redact("; ".join(warnings[-3:]), secrets) if warnings else None
+
+
+def _level(name: object) -> int:
+    """A log level as a number: apprise 2.x gives entries its level name ("WARNING")."""
+    if isinstance(name, int):
+        return name
+    number = logging.getLevelName(str(name))
+    return number if isinstance(number, int) else logging.WARNING
+
+
+class _Relay(logging.Handler):
+    """Passes apprise's records on to the root handlers, at the level they saw before."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().handle(record)
+
+
+_apprise_log = logging.getLogger("apprise")
+_debug_lock = threading.Lock()
+_debug_users = 0
+_debug_saved: tuple[int, bool, _Relay] | None = None
+
+
+@contextmanager
+def _apprise_debug() -> Iterator[None]:
+    """Make apprise create its DEBUG records (where the causes are) for our capture only.
+
+    A logger below its level creates no record at all, so its level must drop. Its records
+    then stop propagating and go through a relay that lets through only what the configured
+    level did before: the operator's stderr gets no DEBUG lines (some name a webhook URL).
+    """
+    global _debug_users, _debug_saved
+    with _debug_lock:
+        if _debug_users == 0:
+            relay = _Relay(_apprise_log.getEffectiveLevel())
+            _debug_saved = (_apprise_log.level, _apprise_log.propagate, relay)
+            _apprise_log.addHandler(relay)
+            _apprise_log.propagate = False
+            _apprise_log.setLevel(logging.DEBUG)
+        _debug_users += 1
+    try:
+        yield
+    finally:
+        with _debug_lock:
+            _debug_users -= 1
+            if _debug_users == 0 and _debug_saved is not None:
+                level, propagate, relay = _debug_saved
+                _apprise_log.removeHandler(relay)
+                _apprise_log.propagate = propagate
+                _apprise_log.setLevel(level)
+                _debug_saved = None
 
 
 class Notifier:
@@ -105,21 +243,22 @@ class Notifier:
             self._print(channel, message)
             reason = self.fallback(channel)
             return f"printed to the console: {reason}" if reason else None
-        reasons: list[str] = []
+        entries: list[tuple[int, str]] = []
 
         def collect(entry: Any, _plugin: Any = None) -> None:
-            if getattr(entry, "level", logging.ERROR) >= logging.WARNING:
-                reasons.append(str(getattr(entry, "message", entry)))
+            entries.append((_level(getattr(entry, "level", None)), str(entry.message)))
 
-        result = target.sender.notify(
-            body=message.body,
-            title=message.title,
-            body_format=_FORMATS[message.body_format],
-            log_callback=collect,
-            log_level=logging.WARNING,
-        )
+        with _apprise_debug():
+            result = target.sender.notify(
+                body=message.body,
+                title=message.title,
+                body_format=_FORMATS[message.body_format],
+                log_callback=collect,
+                log_level=logging.DEBUG,  # TRACE (which logs the login name) stays out
+            )
         if not result:
-            raise DeliveryError("; ".join(reasons[-3:]) or f"{target.target} refused the message")
+            reason = failure_reason(entries, target.secrets)
+            raise DeliveryError(reason or f"{target.target} refused the message")
         return None
 
     def _print(self, channel: str, message: Message) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from monitor.errors import DeliveryError, FetchError, ParseError
 from monitor.fetch import Fetcher
@@ -60,9 +61,21 @@ class PollResult:
     error: str | None = None
 
 
+class DeliveryOutcome(StrEnum):
+    """What became of one alert in a delivery pass."""
+
+    SENT = "sent"  # a channel took it
+    PRINTED = "printed"  # it only reached the console (the console channel, or a fallback)
+    FAILED = "failed"
+    TAKEN = "taken"  # another pass had claimed it
+
+
 @dataclass(frozen=True)
 class DeliveryReport:
+    """How many alerts one delivery pass sent, only printed, and failed to send."""
+
     sent: int = 0
+    printed: int = 0
     failed: int = 0
 
 
@@ -270,7 +283,7 @@ class Pipeline:
         second process cannot send it too. A channel that fails is skipped for the rest of
         the pass, so one dead SMTP server does not hold up Slack.
         """
-        sent = failed = 0
+        counts = dict.fromkeys(DeliveryOutcome, 0)
         broken: set[str] = set()
         while not (stop is not None and stop.is_set()):
             batch = self.store.pending_alerts(self.clock(), skip_channels=broken)
@@ -280,18 +293,20 @@ class Pipeline:
                 if (stop is not None and stop.is_set()) or alert.channel in broken:
                     continue
                 outcome = self._deliver_one(alert)
-                if outcome == "sent":
-                    sent += 1
-                elif outcome == "failed":
-                    failed += 1
+                counts[outcome] += 1
+                if outcome is DeliveryOutcome.FAILED:
                     broken.add(alert.channel)
-        return DeliveryReport(sent, failed)
+        return DeliveryReport(
+            sent=counts[DeliveryOutcome.SENT],
+            printed=counts[DeliveryOutcome.PRINTED],
+            failed=counts[DeliveryOutcome.FAILED],
+        )
 
-    def _deliver_one(self, alert: Alert) -> str:
+    def _deliver_one(self, alert: Alert) -> DeliveryOutcome:
         now = self.clock()
         if not self.store.claim_alert(alert.id, now, now + alert_backoff(alert.attempts + 1)):
-            return "taken"
-        message = render(alert, self.notifier.kind(alert.channel))
+            return DeliveryOutcome.TAKEN
+        message = render(alert, self.notifier.kind(alert.channel), now=now)
         try:
             note = self.notifier.send(alert.channel, message)
         except DeliveryError as e:
@@ -307,7 +322,7 @@ class Pipeline:
                 status,
                 e,
             )
-            return "failed"
+            return DeliveryOutcome.FAILED
         fallback = self.notifier.fallback(alert.channel)
         self.store.mark_sent(alert.id, self.clock(), note, printed=fallback is not None)
         # An alert that only reached the terminal is worth a warning every time: under
@@ -320,4 +335,7 @@ class Pipeline:
             alert.story.title[:80],
             f"printed to the console only: {fallback}" if fallback else "sent",
         )
-        return "sent"
+        # The console channel's own alerts are "sent" in the store (that is their channel),
+        # but the operator's summary must not call anything that stayed on this machine sent.
+        printed = self.notifier.kind(alert.channel) == "console"
+        return DeliveryOutcome.PRINTED if printed else DeliveryOutcome.SENT

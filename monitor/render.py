@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from monitor.models import Alert, Message, Story
@@ -77,9 +78,32 @@ def snippet(story: Story, terms: tuple[str, ...], width: int = SNIPPET_CHARS) ->
     return ("…" if start else "") + body[start:end].strip() + ("…" if end < len(body) else "")
 
 
-def _published(alert: Alert) -> str:
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """ "1 story", "2 stories": the count with its noun in the right number."""
+    word = noun if count == 1 else (nouns or f"{noun}s")
+    return f"{count} {word}"
+
+
+def story_age(published: datetime | None, now: datetime | None) -> str | None:
+    """How long ago a story came out ("3 h ago", "2 days ago"); None when under an hour
+    old, undated, or when there is no clock to tell."""
+    if published is None or now is None:
+        return None
+    age = now - published
+    if age < timedelta(hours=1):  # fresh news needs no age, nor does a date in the future
+        return None
+    if age < timedelta(days=1):
+        return f"{age // timedelta(hours=1)} h ago"
+    return f"{plural(age.days, 'day')} ago"
+
+
+def _published(alert: Alert, now: datetime | None) -> str:
     published = alert.story.published
-    return published.strftime("%Y-%m-%d %H:%M UTC") if published else "time not given"
+    if published is None:
+        return "time not given"
+    age = story_age(published, now)
+    when = published.strftime("%Y-%m-%d %H:%M UTC")
+    return f"{when} · published {age}" if age else when
 
 
 def _terms(terms: tuple[str, ...], show: Callable[[str], str] = str) -> str:
@@ -93,11 +117,11 @@ def headline(alert: Alert) -> str:
     return one_line(alert.story.title) or "(untitled story)"
 
 
-def render_text(alert: Alert) -> Message:
+def render_text(alert: Alert, *, now: datetime | None = None) -> Message:
     """Plain text, for the console and for channels that take no markup."""
     lines = [
         headline(alert),
-        f"{alert.outlet} · {_published(alert)}",
+        f"{alert.outlet} · {_published(alert, now)}",
         alert.story.link or "(no link)",
     ]
     for m in alert.matches:
@@ -110,12 +134,12 @@ def render_text(alert: Alert) -> Message:
     )
 
 
-def render_slack(alert: Alert) -> Message:
+def render_slack(alert: Alert, *, now: datetime | None = None) -> Message:
     """Markdown that apprise turns into Slack mrkdwn; every feed string escaped."""
     title = escape_markdown(headline(alert))
     link = safe_link(alert.story.link)
     lines = [f"**[{title}](<{link}>)**" if link else f"**{title}**"]
-    lines.append(f"{escape_markdown(alert.outlet)} · {_published(alert)}")
+    lines.append(f"{escape_markdown(alert.outlet)} · {_published(alert, now)}")
     for m in alert.matches:
         terms = _terms(m.terms, escape_markdown)
         lines.append(f"Rule: **{escape_markdown(m.rule_name)}** — matched: {terms}")
@@ -125,13 +149,13 @@ def render_slack(alert: Alert) -> Message:
     return Message(title="", body="\n".join(lines), body_format="markdown")
 
 
-def render_email(alert: Alert) -> Message:
+def render_email(alert: Alert, *, now: datetime | None = None) -> Message:
     """An HTML email; feed text is escaped, never passed through as markup."""
     e = html.escape
     link = safe_link(alert.story.link)
     title = e(headline(alert))
     parts = [f'<h2><a href="{e(link)}">{title}</a></h2>' if link else f"<h2>{title}</h2>"]
-    parts.append(f"<p>{e(alert.outlet)} · {e(_published(alert))}</p>")
+    parts.append(f"<p>{e(alert.outlet)} · {e(_published(alert, now))}</p>")
     parts.append("<ul>")
     for m in alert.matches:
         terms = _terms(m.terms, lambda t: f"<b>{e(t)}</b>")
@@ -146,10 +170,12 @@ def render_email(alert: Alert) -> Message:
     return Message(title=subject, body="\n".join(parts), body_format="html")
 
 
-def render(alert: Alert, kind: str) -> Message:
-    """The message for a channel kind: slack, email, or text (console and the rest)."""
+def render(alert: Alert, kind: str, *, now: datetime | None = None) -> Message:
+    """The message for a channel kind: slack, email, or text (console and the rest).
+
+    With `now` (the delivery time), a story older than an hour says how old it is."""
     if kind == "slack":
-        return render_slack(alert)
+        return render_slack(alert, now=now)
     if kind == "email":
-        return render_email(alert)
-    return render_text(alert)
+        return render_email(alert, now=now)
+    return render_text(alert, now=now)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -147,15 +148,18 @@ def html_part(message: EmailMessage) -> str:
 MAILBOX_ATTEMPTS = 5
 
 
-def start_mailbox(attempts: int = MAILBOX_ATTEMPTS) -> tuple[Mailbox, Controller]:
+def start_mailbox(
+    attempts: int = MAILBOX_ATTEMPTS, box_type: type[Mailbox] = Mailbox, **smtp: Any
+) -> tuple[Mailbox, Controller]:
     """Start a Mailbox's SMTP server on a free loopback port; the caller stops the controller.
+    `box_type` may answer differently; `smtp` goes to aiosmtpd's SMTP (e.g. authenticator).
 
     free_port() lets go of its port before aiosmtpd binds it, so another process can take it
     in between: a start that fails because the address is in use is retried on a fresh port.
     """
     for attempt in range(1, attempts + 1):
-        box = Mailbox(free_port())
-        controller = Controller(box, hostname="127.0.0.1", port=box.port)
+        box = box_type(free_port())
+        controller = Controller(box, hostname="127.0.0.1", port=box.port, **smtp)
         try:
             controller.start()
         except OSError as e:

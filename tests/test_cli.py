@@ -40,7 +40,7 @@ def test_poll_once_delivers_every_alert_not_just_a_first_batch(
     db = tmp_path / "m.db"
     result = run_cli("poll", "--once", "--config", str(config), "--db", str(db))
     assert result.exit_code == 0, result.output
-    assert "250 new stories, 250 alerts sent, 0 failed" in result.stderr
+    assert "250 new stories, 0 alerts sent, 250 printed to the console, 0 failed" in result.stderr
     assert result.stdout.count("── alert [console]") == 250
 
 

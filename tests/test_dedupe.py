@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.dedupe import canonical_link, is_tracking_param
+from monitor.dedupe import canonical_link, is_amp_param, is_tracking_param
 
 
 def test_scheme_and_host_are_lower_cased_but_the_path_keeps_its_case() -> None:
     assert canonical_link("HTTPS://WWW.BBC.CO.UK/News/World-Africa-123") == (
-        "https://www.bbc.co.uk/News/World-Africa-123"
+        "https://bbc.co.uk/News/World-Africa-123"
     )
 
 
@@ -60,15 +60,17 @@ def test_an_empty_query_string_is_dropped() -> None:
 
 def test_the_bbc_tracking_tags_are_dropped() -> None:
     link = "https://www.bbc.co.uk/news/world-africa-51276323?at_medium=RSS&at_campaign=KARANGA"
-    assert canonical_link(link) == "https://www.bbc.co.uk/news/world-africa-51276323"
+    assert canonical_link(link) == "https://bbc.co.uk/news/world-africa-51276323"
 
 
 @pytest.mark.parametrize(
     ("link", "canonical"),
     [
         pytest.param("https://example.com:443/a", "https://example.com/a", id="https-443"),
-        pytest.param("http://example.com:80/a", "http://example.com/a", id="http-80"),
-        pytest.param("HTTP://Example.com:80/a", "http://example.com/a", id="upper-case-http"),
+        pytest.param("http://example.com:80/a", "https://example.com/a", id="http-80"),
+        pytest.param("HTTP://Example.com:80/a", "https://example.com/a", id="upper-case-http"),
+        # An explicit port that is not the scheme's may be another service: both stay.
+        pytest.param("http://example.com:443/a", "http://example.com:443/a", id="http-443"),
         pytest.param("http://example.com:8080/a", "http://example.com:8080/a", id="http-8080"),
         pytest.param("https://example.com:80/a", "https://example.com:80/a", id="https-80"),
     ],
@@ -98,6 +100,10 @@ def test_different_articles_keep_different_canonical_links() -> None:
     "link",
     [
         "HTTPS://Example.com:443/News?utm_source=x&id=5#top",
+        "http://www.amp.example.com/a/amp/amp/?amp=1&outputType=amp#c",
+        "https://example.com/amp/amp",
+        "http://example.com:443/a/",
+        "https://www.com/",
         "https://example.com/a?q=%20x&b=a+b&flag",
         "https://example.com/a?x=%C3%A9&y=\u00e9",
         "http://example.com:8080/a;params?x=1",
@@ -147,3 +153,76 @@ def test_a_link_that_cannot_be_parsed_is_kept_as_it_is() -> None:
 def test_an_ipv6_host_keeps_its_brackets(link: str, canonical: str) -> None:
     # Without them "[2001:db8::1]:8443" and "[2001:db8::1:8443]" become one link.
     assert canonical_link(link) == canonical
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        # The pair: one article under two spellings of its link.
+        ("https://www.example.com/a?utm_source=x", "http://example.com/a/?fbclid=y#comments", True),
+        ("http://example.com/a", "https://example.com/a", True),
+        ("https://www.example.com/a", "https://example.com/a", True),
+        ("https://WWW.Example.com/a", "https://example.com/a", True),
+        ("https://example.com/a/", "https://example.com/a", True),
+        ("https://example.com/a//", "https://example.com/a", True),
+        ("https://example.com/a/?id=1", "https://example.com/a?id=1", True),
+        ("https://example.com/", "https://www.example.com", True),
+        # The AMP editions of a page.
+        ("https://example.com/news/a/amp", "https://example.com/news/a", True),
+        ("https://example.com/news/a/amp/", "https://example.com/news/a", True),
+        ("https://amp.example.com/news/a", "https://example.com/news/a", True),
+        ("https://www.example.com/news/a?outputType=amp", "https://example.com/news/a", True),
+        ("https://example.com/news/a?outputtype=AMP", "https://example.com/news/a", True),
+        ("https://example.com/news/a?amp=1", "https://example.com/news/a", True),
+        ("https://example.com/news/a?amp", "https://example.com/news/a", True),
+        ("https://example.com/a?id=3&amp=1", "https://example.com/a?id=3", True),
+        ("http://amp.example.com/a/amp/?amp=1#x", "https://www.example.com/a", True),
+        # Different articles stay different.
+        ("https://example.com/a", "https://example.com/b", False),
+        ("https://example.com/a/b", "https://example.com/a", False),
+        ("https://example.com/a?id=1", "https://example.com/a?id=2", False),
+        ("https://example.com/a?page=2", "https://example.com/a", False),
+        ("https://example.com/camp", "https://example.com/c", False),
+        ("https://example.com/news/camp", "https://example.com/news", False),
+        ("https://example.com/news/amplify", "https://example.com/news", False),
+        ("https://example.com/news/a.amp", "https://example.com/news/a", False),
+        ("https://example.com/amp", "https://example.com/", False),
+        ("https://example.com/amp/", "https://example.com/", False),
+        ("https://example.com/a?amp=0", "https://example.com/a", False),
+        ("https://example.com/a?outputType=print", "https://example.com/a", False),
+        ("https://example.com/News", "https://example.com/news", False),
+        ("https://example.com:8080/a", "https://example.com/a", False),
+        ("http://example.com:8080/a", "https://example.com:8080/a", False),
+        ("https://example.org/a", "https://example.com/a", False),
+        ("https://news.example.com/a", "https://example.com/a", False),
+        ("https://www2.example.com/a", "https://example.com/a", False),
+        ("https://www.com/a", "https://com/a", False),
+        ("https://wwwexample.com/a", "https://example.com/a", False),
+        ("https://campaign.example.com/a", "https://paign.example.com/a", False),
+        ("ftp://www.example.com/a", "ftp://example.com/a", False),
+        ("ftp://example.com/a", "https://example.com/a", False),
+    ],
+)
+def test_two_spellings_of_a_link_are_one_story_only_when_they_name_one_page(
+    first: str, second: str, same: bool
+) -> None:
+    assert (canonical_link(first) == canonical_link(second)) is same
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "amp"),
+    [
+        ("amp", "1", True),
+        ("AMP", "true", True),
+        ("amp", "", True),
+        ("outputType", "amp", True),
+        ("outputType", "AMP", True),
+        ("amp", "0", False),
+        ("amp", "page", False),
+        ("outputType", "print", False),
+        ("ampersand", "1", False),
+        ("output", "amp", False),
+    ],
+)
+def test_only_the_amp_switches_count_as_amp_params(name: str, value: str, amp: bool) -> None:
+    assert is_amp_param(name, value) is amp

@@ -18,7 +18,7 @@ from monitor.fetch import Fetcher
 from monitor.match import Matcher, Rule
 from monitor.models import Feed, Message
 from monitor.notify import Notifier, build_channels
-from monitor.pipeline import Pipeline
+from monitor.pipeline import DeliveryReport, Pipeline
 from monitor.query import parse_query
 from monitor.store import Store
 from monitor.store.sqlite import SQLiteStore
@@ -104,7 +104,7 @@ def test_a_broken_feed_does_not_hide_the_other_feeds_news(
     assert statuses["gone"].next_poll_at == clock.now + timedelta(seconds=3600)
     assert statuses["missing"].next_poll_at == clock.now + timedelta(seconds=3600)
     assert statuses["good"].next_poll_at == clock.now + timedelta(seconds=60)
-    assert pipeline.deliver().sent == 1
+    assert pipeline.deliver().printed == 1
     assert "Fighting near Misurata" in out.getvalue()
 
 
@@ -147,12 +147,12 @@ def test_a_failed_alert_stays_pending_and_is_retried_after_its_backoff(
     pipeline = make_pipeline(store, FlakyNotifier(failures=1), clock)
     pipeline.poll(feeds)
     report = pipeline.deliver()
-    assert (report.sent, report.failed) == (0, 1)
+    assert (report.printed, report.failed) == (0, 1)
     [alert] = store.recent_alerts()
     assert alert.status == "pending" and alert.last_error == "HTTP 503 from the channel"
-    assert pipeline.deliver().sent == 0  # still backing off
+    assert pipeline.deliver().printed == 0  # still backing off
     clock.now += alert_backoff(1)
-    assert pipeline.deliver().sent == 1
+    assert pipeline.deliver().printed == 1
     assert store.recent_alerts()[0].status == "sent"
 
 
@@ -193,7 +193,8 @@ def test_a_channel_without_its_secret_prints_and_says_so(tmp_path: Path, store: 
         clock=Clock(),
     )
     pipeline.poll(feeds)
-    assert pipeline.deliver().sent == 1
+    # Only printed: the summary must not call it sent.
+    assert pipeline.deliver() == DeliveryReport(sent=0, printed=1, failed=0)
     assert "[slack]" in out.getvalue()
     [alert] = store.recent_alerts()
     assert alert.status == "printed"
@@ -231,7 +232,7 @@ def test_a_dead_channel_is_tried_once_per_pass_and_does_not_hold_up_the_others(
     assert pipeline.poll(feeds)[0].alerts == 300
     report = pipeline.deliver()
     # Every Slack alert goes out in one pass, past the 100-alert batch; email is tried once.
-    assert (report.sent, report.failed) == (150, 1)
+    assert (report.printed, report.failed) == (150, 1)
     assert notifier.attempts == {"email": 1, "slack": 150}
 
 
