@@ -58,3 +58,15 @@ def test_the_systemd_unit_runs_the_daemon_with_the_paths_the_cli_reads() -> None
     assert options["db"].envvar in env
     assert env["MONITOR_DB"].startswith("/var/lib/monitor/")
     assert "StateDirectory" in service and service["StateDirectory"] == "monitor"
+
+
+def test_architecture_names_every_module() -> None:
+    architecture = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    package = ROOT / "monitor"
+    modules = [
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*.py")
+        if p.name not in {"__init__.py", "__main__.py"}
+    ]
+    missing = [m for m in modules if f"`{m}`" not in architecture]
+    assert not missing, f"ARCHITECTURE.md's module table does not name {missing}"
