@@ -48,7 +48,8 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 # `localhost:8080/feed.xml`: urlsplit reads "localhost" as the scheme.
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d+(?:[/?#]|$)")
 # `www.bbc.co.uk/feed.xml`: read as a relative path unless it is written with its scheme.
-_HOST_NAME = re.compile(r"^(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}(?::\d+)?(?:[/?#]|$)")
+# A host, then a path; or www. (plain `feed.xml` is a file name, not a host).
+_HOST_NAME = re.compile(r"^(?:www\.|(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}/)")
 
 
 def parse_duration(value: object) -> float:

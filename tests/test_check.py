@@ -366,6 +366,70 @@ CASES = [
         id="feed-interval-longer-than-30-days",
     ),
     pytest.param(
+        {
+            # A tab cannot indent YAML. monitor.yaml is then unreadable, and its channels
+            # unknown: that must not turn every rule's channel into an "unknown channel".
+            "monitor": "channels:\n  desk:\n\turl: json://localhost\n",
+            "rules": {"r.yaml": "rules:\n  - {id: r1, query: Libya, channels: [desk]}\n"},
+        },
+        [
+            "config/monitor.yaml:3:1: YAML: found character '\\t' that cannot start any token",
+        ],
+        id="tab-in-monitor-yaml",
+    ),
+    pytest.param(
+        {
+            "monitor": "channels: [desk]\n",
+            "rules": {"r.yaml": "rules:\n  - {id: r1, query: Libya, channels: [desk]}\n"},
+        },
+        ["config/monitor.yaml:1:11: channels: expected a mapping of settings"],
+        id="channels-not-a-mapping",
+    ),
+    pytest.param(
+        {"feeds": "feeds:\n  - name: a\n    url: ftp://ftp.example.org/feed.xml\n"},
+        [
+            "config/feeds.yaml:3:10: url: monitor cannot fetch ftp: URLs; "
+            "use http://, https://, file:// or a file path"
+        ],
+        id="feed-url-ftp",
+    ),
+    pytest.param(
+        {"feeds": "feeds:\n  - name: a\n    url: gopher://gopher.example.org/1/feed\n"},
+        [
+            "config/feeds.yaml:3:10: url: monitor cannot fetch gopher: URLs; "
+            "use http://, https://, file:// or a file path"
+        ],
+        id="feed-url-gopher",
+    ),
+    pytest.param(
+        {"feeds": "feeds:\n  - name: a\n    url: javascript:alert(1)\n"},
+        [
+            "config/feeds.yaml:3:10: url: monitor cannot fetch javascript: URLs; "
+            "use http://, https://, file:// or a file path"
+        ],
+        id="feed-url-javascript",
+    ),
+    pytest.param(
+        {"feeds": "feeds:\n  - name: a\n    url: localhost:8080/feed.xml\n"},
+        [
+            "config/feeds.yaml:3:10: url: 'localhost:8080/feed.xml' has no scheme; write http://localhost:8080/feed.xml"
+        ],
+        id="feed-url-host-and-port-without-scheme",
+    ),
+    pytest.param(
+        {"feeds": "feeds:\n  - name: a\n    url: www.bbc.co.uk/feed.xml\n"},
+        [
+            "config/feeds.yaml:3:10: url: 'www.bbc.co.uk/feed.xml' is read as a file path, "
+            "and there is no such file; for a web address write https://www.bbc.co.uk/feed.xml"
+        ],
+        id="feed-url-host-without-scheme",
+    ),
+    pytest.param(
+        {"feeds": "feeds:\n  - name: a\n    url: https:///feed.xml\n"},
+        ["config/feeds.yaml:3:10: url: 'https:///feed.xml' has no host name"],
+        id="feed-url-without-host",
+    ),
+    pytest.param(
         {"rules": {"r.yaml": DEEP_QUERY_RULES}},
         # The 65th '(' is column 65 of the query, which starts at column 12 of line 6.
         ["config/rules/r.yaml:6:76: query: '(' is nested more than 64 levels deep"],

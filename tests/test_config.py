@@ -773,3 +773,83 @@ def test_a_bad_backlog_policy_is_a_located_error(
 
     assert config.feeds == []
     assert config.errors == [Problem("config/feeds.yaml", 4, 14, message)]
+
+
+# Feed URLs that fetch could not read
+
+
+def test_a_feed_whose_file_is_missing_is_a_located_error_and_left_out(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(
+        feeds="""\
+        feeds:
+          - name: missing
+            url: feeds/missing.xml
+          - name: folder
+            url: feeds
+          - name: missing-by-url
+            url: file:///nonexistent-monitor-test/feed.xml
+          - name: switched-off
+            url: feeds/also-missing.xml
+            enabled: false
+          - name: present
+            url: feeds/present.xml
+        """
+    )
+    (directory / "feeds").mkdir()
+    (directory / "feeds" / "present.xml").write_text("<rss/>")
+
+    config = load_config(directory)
+
+    # A disabled feed is never fetched, so its missing file stops nothing.
+    assert [f.name for f in config.feeds] == ["present"]
+    folder = directory.resolve() / "feeds"
+    assert config.problems == [
+        Problem("config/feeds.yaml", 3, 10, f"url: no such file {folder / 'missing.xml'}"),
+        Problem("config/feeds.yaml", 5, 10, f"url: {folder} is a directory, not a feed file"),
+        Problem("config/feeds.yaml", 7, 10, "url: no such file /nonexistent-monitor-test/feed.xml"),
+    ]
+    assert all(p.is_error for p in config.problems)
+
+
+def test_a_host_name_that_is_also_an_existing_file_is_read_as_the_file(
+    make_config: MakeConfig,
+) -> None:
+    # `www.example.org` could name a file; when it does, that file is the feed.
+    directory = make_config(feeds="feeds:\n  - name: a\n    url: www.example.org\n")
+    (directory / "www.example.org").write_text("<rss/>")
+
+    config = load_config(directory)
+
+    assert config.problems == []
+    assert [f.url for f in config.feeds] == [str(directory.resolve() / "www.example.org")]
+
+
+@pytest.mark.parametrize(
+    ("url", "names_the_web_address"),
+    [
+        pytest.param("www.bbc.co.uk/feed.xml", True, id="www-and-path"),
+        pytest.param("feeds.bbci.co.uk/news/rss.xml", True, id="host-and-path"),
+        pytest.param("example.org/rss", True, id="short-host-and-path"),
+        pytest.param("www.example.org", True, id="www-alone"),
+        pytest.param("feed.xml", False, id="file-name"),
+        pytest.param("data/feed.xml", False, id="relative-path"),
+    ],
+)
+def test_a_missing_path_that_looks_like_a_host_suggests_https(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    names_the_web_address: bool,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(feeds=f"feeds:\n  - name: a\n    url: {url}\n")
+
+    [problem] = load_config(directory).problems
+
+    assert (problem.line, problem.col, problem.is_error) == (3, 10, True)
+    hint = f"for a web address write https://{url}"
+    assert problem.message.endswith(hint) == names_the_web_address
