@@ -460,16 +460,22 @@ def test_check_prints_each_problem_located_and_exits_1(
     assert result.stdout.splitlines() == expected
 
 
+TWO_CHANNELS = """\
+channels:
+  desk-slack:
+    url: ${MONITOR_SLACK_WEBHOOK}
+  desk-email:
+    url: ${MONITOR_EMAIL_URL}
+"""
+UNUSED_DESK_EMAIL = (
+    "config/monitor.yaml:4:3: warning: channel 'desk-email' is not used by any rule, "
+    "so nothing can reach it"
+)
+
 WARNING_CASES = [
     pytest.param(
         {
-            "monitor": """\
-            channels:
-              desk-slack:
-                url: ${MONITOR_SLACK_WEBHOOK}
-              desk-email:
-                url: ${MONITOR_EMAIL_URL}
-            """,
+            "monitor": TWO_CHANNELS,
             "rules": {
                 "r.yaml": """\
                 rules:
@@ -479,10 +485,7 @@ WARNING_CASES = [
                 """
             },
         },
-        [
-            "config/monitor.yaml:4:3: warning: channel 'desk-email' is not used by any rule, "
-            "so nothing can reach it"
-        ],
+        [UNUSED_DESK_EMAIL],
         id="unreachable-channel",
     ),
     pytest.param(
@@ -510,13 +513,7 @@ WARNING_CASES = [
     ),
     pytest.param(
         {
-            "monitor": """\
-            channels:
-              desk-slack:
-                url: ${MONITOR_SLACK_WEBHOOK}
-              desk-email:
-                url: ${MONITOR_EMAIL_URL}
-            """,
+            "monitor": TWO_CHANNELS,
             "rules": {
                 "r.yaml": """\
                 rules:
@@ -529,10 +526,7 @@ WARNING_CASES = [
                 """
             },
         },
-        [
-            "config/monitor.yaml:4:3: warning: channel 'desk-email' is not used by any rule, "
-            "so nothing can reach it"
-        ],
+        [UNUSED_DESK_EMAIL],
         id="the-only-rule-of-a-channel-commented-out",
     ),
     pytest.param(

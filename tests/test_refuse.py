@@ -49,6 +49,14 @@ BROKEN = [
 ]
 
 
+def refused(directory: Path) -> str:
+    """The last line of a refusal to start over one error."""
+    return (
+        f"Error: the configuration in {directory} has 1 error (above); "
+        "not starting until they are fixed"
+    )
+
+
 def write_feed_config(make_config: MakeConfig, tmp_path: Path, files: dict[str, Any]) -> Path:
     (tmp_path / "wire.xml").write_text(FEED)
     defaults: dict[str, Any] = {
@@ -81,10 +89,7 @@ def test_an_error_stops_run_and_poll_with_exit_2_and_the_problem_as_check_prints
     assert check.stdout.splitlines() == [problem]
     *problems, refusal = result.stderr.splitlines()
     assert problems == [problem]
-    assert refusal == (
-        f"Error: the configuration in {directory} has 1 error (above); "
-        "not starting until they are fixed"
-    )
+    assert refusal == refused(directory)
     assert result.stdout == ""
     assert not db.exists()  # not opened: nothing polled, nothing marked seen
 
@@ -109,8 +114,7 @@ def test_every_error_and_warning_is_printed_before_refusing(
         "config/feeds.yaml:2:53: interval: 10 has no unit; write e.g. 10s or 10m",
         "config/monitor.yaml:2:3: warning: channel 'spare' is not used by any rule, "
         "so nothing can reach it",
-        f"Error: the configuration in {directory} has 1 error (above); "
-        "not starting until they are fixed",
+        refused(directory),
     ]
 
 
