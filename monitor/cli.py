@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from monitor.config import Config, load_config
-from monitor.errors import ConfigError, FetchError, ParseError, StoreError
+from monitor.errors import ConfigError, FetchError, ParseError, Problem, StoreError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.match import Matcher
 from monitor.models import Alert, Feed, Match, PollStatus, Story
@@ -68,19 +68,46 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
-def _load(config_dir: str) -> Config:
-    """Load the config; a problem in monitor.yaml stops the command with every problem listed."""
+class ConfigRefused(click.ClickException):
+    """`run` or `poll` will not start on a configuration with errors."""
+
+    exit_code = 2
+
+
+def _load(config_dir: str, *, strict: bool = False) -> Config:
+    """Load the config. With `strict` (run, poll), any error stops the command (exit 2) with
+    every problem printed: a rule left out would mark its stories seen without an alert.
+    Otherwise only an unusable monitor.yaml stops it, and what was left out is logged."""
     try:
-        config = load_config(config_dir)
+        config = load_config(config_dir, os.environ if strict else None)
     except ConfigError as e:
         for problem in e.problems:
             click.echo(str(problem), err=True)
+        if strict:
+            raise _refusal(config_dir, e.problems) from e
         raise click.ClickException(
             f"the configuration in {config_dir} cannot be used; run `monitor check`"
         ) from e
+    if strict:
+        for problem in config.problems:
+            click.echo(str(problem), err=True)
+        if config.errors:
+            raise _refusal(config_dir, config.problems)
+        return config
     for problem in config.problems:
-        log.error("config: %s (left out)", problem)
+        if problem.is_error:
+            log.error("config: %s (left out)", problem)
+        else:
+            log.warning("config: %s", problem)
     return config
+
+
+def _refusal(config_dir: str, problems: list[Problem]) -> ConfigRefused:
+    errors = sum(1 for p in problems if p.is_error)
+    return ConfigRefused(
+        f"the configuration in {config_dir} has {errors} error{'s' if errors != 1 else ''} "
+        "(above); not starting until they are fixed"
+    )
 
 
 def _db_path(config: Config, db: str | None) -> str:
@@ -151,8 +178,11 @@ def cli(log_level: str) -> None:
 @cli.command()
 @common_options
 def run(config_dir: str, db: str | None) -> None:
-    """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
-    config = _load(config_dir)
+    """Run the daemon in the foreground until SIGTERM or Ctrl-C.
+
+    Exits 2 without starting if `monitor check` finds an error in the configuration.
+    """
+    config = _load(config_dir, strict=True)
     with _pipeline(config, db) as pipeline:
         poll = config.settings.poll
         Daemon(pipeline, config.feeds, tick=poll.tick, workers=poll.workers).run()
@@ -162,8 +192,11 @@ def run(config_dir: str, db: str | None) -> None:
 @common_options
 @click.option("--once", is_flag=True, required=True, help="One cycle over every feed, then exit.")
 def poll(config_dir: str, db: str | None, once: bool) -> None:
-    """Poll every feed once, deliver the alerts, and exit."""
-    config = _load(config_dir)
+    """Poll every feed once, deliver the alerts, and exit.
+
+    Exits 2 without polling if `monitor check` finds an error in the configuration.
+    """
+    config = _load(config_dir, strict=True)
     with _pipeline(config, db) as pipeline:
         results = pipeline.poll(config.feeds, workers=config.settings.poll.workers)
         report = pipeline.deliver()
@@ -181,20 +214,26 @@ def poll(config_dir: str, db: str | None, once: bool) -> None:
 @cli.command()
 @common_options
 def check(config_dir: str, db: str | None) -> None:
-    """Check the configuration; print every problem as path:line:col: message."""
+    """Check the configuration; print every problem as path:line:col: message.
+
+    Exits 1 if any is an error (`run` and `poll` would refuse to start), 0 if there are
+    only warnings (printed as path:line:col: warning: message).
+    """
     try:
-        config = load_config(config_dir)
+        config = load_config(config_dir, os.environ)
     except ConfigError as e:
         for problem in e.problems:
             click.echo(str(problem))
         sys.exit(1)
     for problem in config.problems:
         click.echo(str(problem))
-    if config.problems:
+    if config.errors:
         sys.exit(1)
+    warnings = len(config.problems)
     click.echo(
         f"ok: {len(config.feeds)} feeds, {len(config.rules)} rules, "
-        f"{len(config.channels)} channels",
+        f"{len(config.channels)} channels"
+        + (f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""),
         err=True,
     )
 

@@ -6,23 +6,27 @@ problem located as path:line:col.
     <dir>/rules/*.yaml     the watch rules
 
 ruamel.yaml keeps each node's line and column; pydantic checks the shape. A broken
-feed or rule costs only itself: it is reported and left out, and everything else loads.
-Only an unreadable monitor.yaml stops the daemon from starting.
+feed or rule is reported as an error and left out, and everything else loads; an unusable
+monitor.yaml raises ConfigError. `monitor run` and `poll` refuse to start on any error,
+because a left-out rule would mark its stories as seen without alerting. Warnings (a
+channel nothing reaches, a channel's unset secret) never stop anything.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from ruamel.yaml.comments import CommentedMap
 
-from monitor.errors import ConfigError, Problem, QueryError
+from monitor.errors import ConfigError, Problem, QueryError, Severity
+from monitor.fetch import Source, local_path, source_kind
 from monitor.match import Rule
 from monitor.models import BacklogPolicy, Feed
 from monitor.query import parse_query
@@ -41,32 +45,43 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 # timedelta and datetime arithmetic can hold.
 MAX_DURATION = 30 * 86400
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# `localhost:8080/feed.xml`: urlsplit reads "localhost" as the scheme.
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d+(?:[/?#]|$)")
+# `www.bbc.co.uk/feed.xml`: read as a relative path unless it is written with its scheme.
+# A host, then a path; or www. (plain `feed.xml` is a file name, not a host).
+_HOST_NAME = re.compile(r"^(?:www\.|(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}/)")
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from 90, "90s", "5m", "1h" or "1d": positive, finite, at most 30 days."""
+    """Seconds from "90s", "5m", "1h" or "1d": positive, finite, at most 30 days.
+
+    A number without a unit is refused: `interval: 5` was five seconds, where the writer
+    most likely meant five minutes.
+    """
     if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or text such as 90s, 5m, 1h")
+        raise ValueError("a duration is text such as 90s, 5m, 1h")
     if isinstance(value, float) and not math.isfinite(value):
-        # YAML reads .inf and .nan as floats. inf overflows timedelta when the next poll is
-        # scheduled, and nan compares false with everything, so both slip past the checks below.
-        raise ValueError(f"a duration must be a finite number of seconds (got {value})")
-    seconds: float
-    shown: str
+        # YAML reads .inf and .nan as floats; "no unit" would be a puzzling answer to them.
+        raise ValueError(f"a duration must be finite (got {value})")
     if isinstance(value, int | float):
-        # An int stays an int until it is known to be in range: float() of a huge one raises.
-        seconds, shown = value, f"{value} seconds"
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            raise ValueError(f"{value!r} is not a duration such as 90s, 5m, 1h")
-        # Enough digits make this inf, which the range check below refuses.
-        seconds, shown = float(m.group(1)) * _UNITS[m.group(2) or "s"], repr(value)
+        raise ValueError(_no_unit(str(value)))
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a duration such as 90s, 5m, 1h")
+    if not m.group(2):
+        raise ValueError(_no_unit(m.group(1), quoted=True))
+    # Enough digits make this inf, which the range check below refuses.
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
     if seconds <= 0:
         raise ValueError("a duration must be positive")
     if seconds > MAX_DURATION:
-        raise ValueError(f"{shown} is longer than 30 days")
-    return float(seconds)
+        raise ValueError(f"{value!r} is longer than 30 days")
+    return seconds
+
+
+def _no_unit(number: str, *, quoted: bool = False) -> str:
+    shown = repr(number) if quoted else number
+    return f"{shown} has no unit; write e.g. {number}s or {number}m"
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -84,7 +99,9 @@ class PollSettings(_Strict):
     timeout: Duration = 30.0
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     retry_after_error: Duration = 600.0
-    max_age: Duration = 86400.0  # older stories are kept as seen but alert nobody
+    # A story published longer ago than this is stored as seen but not alerted (a new
+    # feed's backlog); feeds.yaml's `backlog: alert` turns that off for one feed.
+    max_age: Duration = 86400.0
 
 
 class DeliverySettings(_Strict):
@@ -133,6 +150,11 @@ class Config:
     problems: list[Problem] = field(default_factory=list)
 
     @property
+    def errors(self) -> list[Problem]:
+        """The problems that stop `run` and `poll` from starting."""
+        return [p for p in self.problems if p.is_error]
+
+    @property
     def channels(self) -> dict[str, ChannelSettings]:
         return self.settings.channels
 
@@ -153,11 +175,15 @@ class Config:
         return path if path.is_absolute() else (self.directory / path).resolve()
 
 
-def _load_monitor_file(directory: Path) -> tuple[MonitorFile, Any, list[Problem]]:
-    """monitor.yaml (defaults when it does not exist), its YAML tree and its problems."""
+def _load_monitor_file(
+    directory: Path,
+) -> tuple[MonitorFile, Any, list[Problem], list[str] | None]:
+    """monitor.yaml (defaults when it does not exist), its YAML tree, its problems, and
+    its channel names, or None when they cannot be known (the file is not readable YAML,
+    or `channels` is not a mapping)."""
     path = directory / "monitor.yaml"
     if not path.exists():
-        return MonitorFile(), None, []
+        return MonitorFile(), None, [], []
     reader = FileReader(path, shown_path(path))
     data = reader.load()
     settings = None
@@ -166,7 +192,16 @@ def _load_monitor_file(directory: Path) -> tuple[MonitorFile, Any, list[Problem]
     if settings is not None and CONSOLE in settings.channels:
         where = position(data["channels"], CONSOLE)
         reader.problem(*where, "'console' is built in; pick another name")
-    return settings or MonitorFile(), data, reader.problems
+    # Even when monitor.yaml is unusable, the rules are checked against the channel names
+    # of the raw YAML where it has them. Where it has none (a tab, a typo in the YAML),
+    # every rule's channel would be reported unknown, hiding the one real error.
+    channels: list[str] | None = None
+    if data is None and not reader.problems:  # an empty file: the defaults
+        channels = []
+    elif isinstance(data, dict):
+        raw = data.get("channels", {})
+        channels = list(raw) if isinstance(raw, dict) else None
+    return settings or MonitorFile(), data, reader.problems, channels
 
 
 def _load_feeds(directory: Path, default_interval: float) -> tuple[list[Feed], list[Problem]]:
@@ -184,11 +219,12 @@ def _load_feeds(directory: Path, default_interval: float) -> tuple[list[Feed], l
             )
             continue
         seen.add(settings.name)
-        if settings.enabled:
+        url = _feed_url(reader, entry, settings, directory)
+        if url is not None and settings.enabled:
             feeds.append(
                 Feed(
                     name=settings.name,
-                    url=_resolve_url(settings.url, directory),
+                    url=url,
                     title=settings.title or settings.name,
                     interval=settings.interval or default_interval,
                     tags=tuple(settings.tags),
@@ -198,24 +234,68 @@ def _load_feeds(directory: Path, default_interval: float) -> tuple[list[Feed], l
     return feeds, reader.problems
 
 
+def _feed_url(
+    reader: FileReader, entry: CommentedMap, settings: FeedSettings, directory: Path
+) -> str | None:
+    """The feed's URL as fetch will be given it, or None after reporting why fetch could
+    not read it. A missing file is only a problem for an enabled feed."""
+    url = settings.url
+    where = position(entry, "url", of_value=True)
+    kind = source_kind(url)
+    if kind is None:
+        if _HOST_PORT.match(url):
+            reader.problem(*where, f"url: {url!r} has no scheme; write http://{url}")
+        else:
+            scheme = urlsplit(url).scheme
+            reader.problem(
+                *where,
+                f"url: monitor cannot fetch {scheme}: URLs; "
+                "use http://, https://, file:// or a file path",
+            )
+        return None
+    if kind is Source.HTTP:
+        if not urlsplit(url).hostname:
+            reader.problem(*where, f"url: {url!r} has no host name")
+            return None
+        return url
+    resolved = _resolve_url(url, directory)
+    path = local_path(resolved)
+    if not settings.enabled or path.is_file():
+        return resolved
+    if _HOST_NAME.match(url):
+        # Both readings are named: it may be a file that is missing, or a web address.
+        message = (
+            f"url: {url!r} is read as a file path, and there is no such file; "
+            f"for a web address write https://{url}"
+        )
+    elif path.is_dir():
+        message = f"url: {path} is a directory, not a feed file"
+    else:
+        message = f"url: no such file {path}"
+    reader.problem(*where, message)
+    return None
+
+
 def _resolve_url(url: str, directory: Path) -> str:
     """Relative paths in feeds.yaml are relative to the config directory."""
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url):
+    if urlsplit(url).scheme.lower() == "file":
         return url
     path = Path(url).expanduser()
     return str(path if path.is_absolute() else (directory / path).resolve())
 
 
 def _load_rules(
-    directory: Path, channels: Sequence[str]
+    directory: Path, channels: Sequence[str] | None
 ) -> tuple[list[Rule], list[Problem], set[str]]:
+    """The enabled rules, every problem of the rule files, and the channels the rules use.
+    With `channels` None (monitor.yaml unreadable) channel names are not checked."""
     rule_dir = directory / "rules"
     files = sorted(rule_dir.glob("*.yaml")) + sorted(rule_dir.glob("*.yml"))
     problems: list[Problem] = []
     rules: list[Rule] = []
     routed: set[str] = set()
     seen: dict[str, str] = {}
-    known = {*channels, CONSOLE}
+    known = None if channels is None else {*channels, CONSOLE}
     for path in files:
         reader = FileReader(path, shown_path(path))
         for entry in reader.items(reader.load(), "rules"):
@@ -236,7 +316,7 @@ def _compile_rule(
     reader: FileReader,
     entry: CommentedMap,
     settings: RuleSettings,
-    known: set[str],
+    known: set[str] | None,
     seen: dict[str, str],
 ) -> Rule | None:
     """The rule ready to match, or None after reporting why it cannot be (duplicate id,
@@ -252,7 +332,7 @@ def _compile_rule(
         line, _ = position(entry, "id", of_value=True)
         seen[settings.id] = f"{reader.shown}:{line}"
     for i, channel in enumerate(settings.channels):
-        if channel not in known:
+        if known is not None and channel not in known:
             reader.problem(
                 *position(entry["channels"], i),
                 f"unknown channel {channel!r}; channels are {', '.join(sorted(known))}",
@@ -273,29 +353,66 @@ def _compile_rule(
     )
 
 
-def load_config(directory: Path | str) -> Config:
+def load_config(directory: Path | str, env: Mapping[str, str] | None = None) -> Config:
     """Load a config directory. Raises ConfigError only when monitor.yaml is unusable;
-    every other problem is recorded in `Config.problems` and its feed or rule left out."""
+    every other problem is recorded in `Config.problems` and its feed or rule left out.
+
+    With `env`, a channel URL's `${VAR}` unset in it is a warning (the CLI passes
+    os.environ; without it, loading does not depend on the environment).
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigError([Problem(str(directory), 1, 1, "config directory not found")])
-    settings, data, monitor_problems = _load_monitor_file(directory)
+    settings, data, monitor_problems, channels = _load_monitor_file(directory)
     # Even when monitor.yaml is unusable, read the rest so that one `monitor check` shows
-    # every problem; the channel names are taken from the raw YAML where it has them.
-    raw_channels = data.get("channels") if isinstance(data, dict) else None
-    channels = list(raw_channels) if isinstance(raw_channels, dict) else list(settings.channels)
+    # every problem.
     feeds, feed_problems = _load_feeds(directory, settings.poll.interval)
     rules, rule_problems, routed = _load_rules(directory, channels)
     if monitor_problems:
         raise ConfigError(monitor_problems + feed_problems + rule_problems)
-    problems = feed_problems + rule_problems
-    for name in settings.channels:
-        if name not in routed:
+    # A rule that failed to load may well use a channel: "unused" would be a false lead.
+    rules_complete = not any(p.is_error for p in rule_problems)
+    channel_problems = _channel_warnings(
+        directory, settings, data, routed if rules_complete else None, env
+    )
+    return Config(
+        directory, settings, feeds, rules, feed_problems + rule_problems + channel_problems
+    )
+
+
+def _channel_warnings(
+    directory: Path,
+    settings: MonitorFile,
+    data: Any,
+    routed: set[str] | None,
+    env: Mapping[str, str] | None,
+) -> list[Problem]:
+    """Warnings about channels: one no rule routes to (unless `routed` is None, i.e. not
+    known), and one whose `${VAR}` is unset in `env`. Neither loses an alert."""
+    # notify imports this module (ChannelSettings), so its helper is imported when used.
+    from monitor.notify import expand_env
+
+    shown = shown_path(directory / "monitor.yaml")
+    problems: list[Problem] = []
+    for name, channel in settings.channels.items():
+        if routed is not None and name not in routed:
             problems.append(
                 Problem(
-                    shown_path(directory / "monitor.yaml"),
+                    shown,
                     *position(data["channels"], name),
                     f"channel {name!r} is not used by any rule, so nothing can reach it",
+                    Severity.WARNING,
                 )
             )
-    return Config(directory, settings, feeds, rules, problems)
+        missing = expand_env(channel.url, env)[1] if env is not None else []
+        if missing:
+            problems.append(
+                Problem(
+                    shown,
+                    *position(data["channels"][name], "url", of_value=True),
+                    f"channel {name!r}: {', '.join(missing)} not set in the environment, "
+                    "so this channel cannot send",
+                    Severity.WARNING,
+                )
+            )
+    return problems

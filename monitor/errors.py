@@ -14,10 +14,18 @@ The CLI turns these into one-line messages; the daemon logs them and carries on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 class MonitorError(Exception):
     """Base of every error monitor raises on purpose."""
+
+
+class Severity(StrEnum):
+    """How bad a configuration problem is: an error stops `run` and `poll` from starting."""
+
+    ERROR = "error"
+    WARNING = "warning"
 
 
 @dataclass(frozen=True)
@@ -28,9 +36,17 @@ class Problem:
     line: int
     col: int
     message: str
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        """True for an error, False for a warning."""
+        return self.severity is Severity.ERROR
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+        # Errors keep the compiler's bare form; warnings are marked, as gcc and clang do.
+        label = "" if self.is_error else f"{self.severity.value}: "
+        return f"{self.path}:{self.line}:{self.col}: {label}{self.message}"
 
 
 class ConfigError(MonitorError):

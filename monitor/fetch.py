@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
+from enum import Enum
 from importlib.metadata import PackageNotFoundError, metadata
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,33 @@ def user_agent() -> str:
     except PackageNotFoundError:  # running from a source tree without installing
         version, url = "0", ""
     return f"monitor/{version} (+{url})" if url else f"monitor/{version}"
+
+
+class Source(Enum):
+    """How a feed's URL is read."""
+
+    HTTP = "http"
+    FILE = "file"
+
+
+def source_kind(url: str) -> Source | None:
+    """How `Fetcher.fetch` would read this URL, or None if it cannot (ftp:, javascript:, …).
+
+    The configuration check asks this too, so what it accepts is what fetch can read.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return Source.HTTP
+    # A one-letter scheme followed by ":\\" is a Windows drive, not a URL.
+    if scheme in ("file", "") or (len(scheme) == 1 and url[1:3] == ":\\"):
+        return Source.FILE
+    return None
+
+
+def local_path(url: str) -> Path:
+    """The file a file:// URL or a plain path names (for a URL `source_kind` calls FILE)."""
+    parts = urlsplit(url)
+    return Path(unquote(parts.path)) if parts.scheme.lower() == "file" else Path(url)
 
 
 @dataclass(frozen=True)
@@ -92,15 +120,15 @@ class Fetcher:
 
     def fetch(self, url: str, state: FeedState | None = None) -> Fetched:
         """Fetch one feed. Raises FetchError, saying whether the failure is permanent."""
-        scheme = urlsplit(url).scheme.lower()
-        if scheme in ("http", "https"):
+        kind = source_kind(url)
+        if kind is Source.HTTP:
             return self._fetch_http(url, state or FeedState())
-        if scheme == "file" or scheme == "" or (len(scheme) == 1 and url[1:3] == ":\\"):
+        if kind is Source.FILE:
             return self._fetch_file(url)
-        raise FetchError(f"unsupported URL scheme {scheme!r}", permanent=True)
+        raise FetchError(f"unsupported URL scheme {urlsplit(url).scheme!r}", permanent=True)
 
     def _fetch_file(self, url: str) -> Fetched:
-        path = Path(unquote(urlsplit(url).path)) if url.startswith("file:") else Path(url)
+        path = local_path(url)
         started = time.monotonic()
         try:
             with path.open("rb") as f:

@@ -22,7 +22,7 @@ from ruamel.yaml.scalarstring import (
     SingleQuotedScalarString,
 )
 
-from monitor.errors import Problem
+from monitor.errors import Problem, Severity
 
 _yaml = YAML(typ="rt")
 # Quoted scalars keep their style, so a column inside one can be found past its quote.
@@ -59,8 +59,11 @@ class FileReader:
         self.problems: list[Problem] = []
         self.lines: list[str] = []
 
-    def problem(self, line: int, col: int, message: str) -> None:
-        self.problems.append(Problem(self.shown, line, col, message))
+    def problem(
+        self, line: int, col: int, message: str, severity: Severity = Severity.ERROR
+    ) -> None:
+        """Record a problem at line:col of this file."""
+        self.problems.append(Problem(self.shown, line, col, message, severity))
 
     def load(self) -> Any:
         try:

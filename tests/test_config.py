@@ -9,6 +9,7 @@ import pytest
 
 from monitor.config import MAX_DURATION, load_config, parse_duration
 from monitor.errors import ConfigError, Problem
+from monitor.models import BacklogPolicy
 from tests.conftest import ROOT, MakeConfig
 
 BUNDLED = ROOT / "config"
@@ -92,12 +93,11 @@ def test_channel_variables_are_left_for_notify_to_expand(
         pytest.param("1h", 3600.0, id="hours"),
         pytest.param("1d", 86400.0, id="days"),
         pytest.param("1.5h", 5400.0, id="fraction"),
-        pytest.param("45", 45.0, id="text-without-unit"),
-        pytest.param(30, 30.0, id="int"),
-        pytest.param(2.5, 2.5, id="float"),
+        pytest.param("2.5s", 2.5, id="fraction-of-seconds"),
+        pytest.param(" 5 m ", 300.0, id="spaces"),
         pytest.param("30d", 30 * 86400.0, id="30-days-is-the-longest"),
         pytest.param("720h", 30 * 86400.0, id="30-days-in-hours"),
-        pytest.param(MAX_DURATION, 30 * 86400.0, id="30-days-in-seconds"),
+        pytest.param(f"{MAX_DURATION}s", 30 * 86400.0, id="30-days-in-seconds"),
     ],
 )
 def test_a_duration_parses_to_seconds(value: object, seconds: float) -> None:
@@ -112,8 +112,7 @@ def test_a_duration_parses_to_seconds(value: object, seconds: float) -> None:
         pytest.param("1w", id="unknown-unit"),
         pytest.param("-5m", id="negative-text"),
         pytest.param("", id="empty"),
-        pytest.param(0, id="zero"),
-        pytest.param(-1, id="negative-number"),
+        pytest.param("0s", id="zero"),
         pytest.param(True, id="bool"),
         pytest.param("inf", id="inf-text"),
         pytest.param("nan", id="nan-text"),
@@ -134,7 +133,7 @@ def test_a_bad_duration_is_refused(value: object) -> None:
 )
 def test_a_duration_that_is_not_finite_is_refused(value: float) -> None:
     # nan compares false with everything, so it would pass a plain "<= 0" check.
-    with pytest.raises(ValueError, match=r"^a duration must be a finite number of seconds"):
+    with pytest.raises(ValueError, match=r"^a duration must be finite"):
         parse_duration(value)
 
 
@@ -143,13 +142,9 @@ def test_a_duration_that_is_not_finite_is_refused(value: float) -> None:
     [
         pytest.param("31d", "'31d' is longer than 30 days", id="31-days"),
         pytest.param("721h", "'721h' is longer than 30 days", id="hours"),
-        pytest.param(MAX_DURATION + 1, "2592001 seconds is longer than 30 days", id="int"),
-        pytest.param(1e300, "1e+300 seconds is longer than 30 days", id="huge-float"),
-        # float() of this int raises OverflowError, which pydantic would not turn into a
-        # located problem.
-        pytest.param(10**400, f"{10**400} seconds is longer than 30 days", id="huge-int"),
+        pytest.param(f"{MAX_DURATION + 1}s", "'2592001s' is longer than 30 days", id="seconds"),
         # float() of this text is inf.
-        pytest.param("1" + "0" * 400, "is longer than 30 days", id="huge-text"),
+        pytest.param("1" + "0" * 400 + "s", "is longer than 30 days", id="huge-text"),
     ],
 )
 def test_a_duration_longer_than_30_days_is_refused(value: object, message: str) -> None:
@@ -159,12 +154,34 @@ def test_a_duration_longer_than_30_days_is_refused(value: object, message: str) 
 
 
 @pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(5, "5 has no unit; write e.g. 5s or 5m", id="int"),
+        pytest.param(300, "300 has no unit; write e.g. 300s or 300m", id="large-int"),
+        pytest.param(2.5, "2.5 has no unit; write e.g. 2.5s or 2.5m", id="float"),
+        pytest.param(0, "0 has no unit; write e.g. 0s or 0m", id="zero"),
+        pytest.param(-1, "-1 has no unit; write e.g. -1s or -1m", id="negative"),
+        # A huge int is refused before float() could raise OverflowError, which pydantic
+        # would not turn into a located problem.
+        pytest.param(10**400, f"{10**400} has no unit", id="huge-int"),
+        pytest.param("45", "'45' has no unit; write e.g. 45s or 45m", id="text"),
+        pytest.param(" 45 ", "'45' has no unit; write e.g. 45s or 45m", id="text-with-spaces"),
+    ],
+)
+def test_a_duration_without_a_unit_is_refused_with_the_fix(value: object, message: str) -> None:
+    # `interval: 5` used to be five seconds, where the writer most likely meant minutes.
+    with pytest.raises(ValueError) as caught:
+        parse_duration(value)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(
     ("text", "seconds"),
     [
         pytest.param("90s", 90.0, id="90s"),
         pytest.param("5m", 300.0, id="5m"),
         pytest.param("1h", 3600.0, id="1h"),
-        pytest.param("30", 30.0, id="30"),
+        pytest.param("0.5s", 0.5, id="half-a-second"),
     ],
 )
 def test_poll_interval_in_monitor_yaml_accepts_durations(
@@ -179,21 +196,19 @@ def test_poll_interval_in_monitor_yaml_accepts_durations(
     ("text", "message"),
     [
         pytest.param("soon", "interval: 'soon' is not a duration such as 90s, 5m, 1h", id="word"),
-        pytest.param("0", "interval: a duration must be positive", id="zero"),
+        pytest.param("0s", "interval: a duration must be positive", id="zero"),
+        pytest.param("5", "interval: 5 has no unit; write e.g. 5s or 5m", id="no-unit"),
         pytest.param(
-            "true",
-            "interval: a duration is a number of seconds or text such as 90s, 5m, 1h",
-            id="bool",
+            '"300"', "interval: '300' has no unit; write e.g. 300s or 300m", id="quoted-no-unit"
         ),
-        pytest.param(
-            ".inf", "interval: a duration must be a finite number of seconds (got inf)", id="inf"
-        ),
-        pytest.param(
-            ".nan", "interval: a duration must be a finite number of seconds (got nan)", id="nan"
-        ),
+        pytest.param("true", "interval: a duration is text such as 90s, 5m, 1h", id="bool"),
+        pytest.param(".inf", "interval: a duration must be finite (got inf)", id="inf"),
+        pytest.param(".nan", "interval: a duration must be finite (got nan)", id="nan"),
         pytest.param("31d", "interval: '31d' is longer than 30 days", id="31-days"),
         pytest.param(
-            "1e10", "interval: 10000000000.0 seconds is longer than 30 days", id="exponent"
+            "1e10",
+            "interval: 10000000000.0 has no unit; write e.g. 10000000000.0s or 10000000000.0m",
+            id="exponent",
         ),
     ],
 )
@@ -265,7 +280,7 @@ def test_a_feed_with_an_infinite_interval_is_left_out_and_the_others_load(
             "config/feeds.yaml",
             4,
             15,
-            "interval: a duration must be a finite number of seconds (got inf)",
+            "interval: a duration must be finite (got inf)",
         )
     ]
 
@@ -295,25 +310,30 @@ def test_feed_urls_and_absolute_paths_are_kept_and_relative_paths_resolved(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
     absolute = tmp_path / "elsewhere.xml"
+    by_url = tmp_path / "by-url.xml"
     directory = make_config(
         feeds=f"""\
         feeds:
           - name: web
             url: https://example.org/feed.xml
           - name: file-url
-            url: file:///srv/feeds/a.xml
+            url: {by_url.as_uri()}
           - name: absolute
             url: {absolute}
           - name: relative
             url: local/feed.xml
         """
     )
+    (directory / "local").mkdir()
+    for path in (absolute, by_url, directory / "local" / "feed.xml"):
+        path.write_text("<rss/>")
 
-    urls = {f.name: f.url for f in load_config(directory).feeds}
+    config = load_config(directory)
 
-    assert urls == {
+    assert config.problems == []
+    assert {f.name: f.url for f in config.feeds} == {
         "web": "https://example.org/feed.xml",
-        "file-url": "file:///srv/feeds/a.xml",
+        "file-url": by_url.as_uri(),
         "absolute": str(absolute),
         "relative": str(directory.resolve() / "local" / "feed.xml"),
     }
@@ -691,3 +711,146 @@ def test_a_missing_monitor_yaml_means_the_defaults(make_config: MakeConfig) -> N
     assert config.settings.poll.interval == 300.0
     assert config.settings.delivery.max_attempts == 10
     assert config.channels == {}
+
+
+# A new feed's backlog: the settings (the pipeline applies them)
+
+
+def test_the_bundled_seed_feed_alerts_its_backlog_and_the_others_skip_it() -> None:
+    config = load_config(BUNDLED)
+
+    assert config.settings.poll.max_age == 86400.0
+    backlog = {f.name: f.backlog for f in config.feeds}
+    assert backlog.pop("seed") is BacklogPolicy.ALERT
+    assert set(backlog.values()) == {BacklogPolicy.SKIP}
+
+
+def test_max_age_defaults_to_one_day_and_takes_a_duration(make_config: MakeConfig) -> None:
+    assert load_config(make_config()).settings.poll.max_age == 86400.0
+    config = load_config(make_config(monitor="poll:\n  max_age: 6h\n", name="six-hours"))
+    assert config.settings.poll.max_age == 6 * 3600.0
+
+
+@pytest.mark.parametrize(
+    ("text", "policy"),
+    [
+        pytest.param("", BacklogPolicy.SKIP, id="default"),
+        pytest.param("backlog: skip", BacklogPolicy.SKIP, id="skip"),
+        pytest.param("backlog: alert", BacklogPolicy.ALERT, id="alert"),
+    ],
+)
+def test_a_feeds_backlog_policy_is_carried_on_the_feed(
+    make_config: MakeConfig, text: str, policy: BacklogPolicy
+) -> None:
+    directory = make_config(
+        feeds=f"feeds:\n  - name: a\n    url: https://example.org/a.xml\n    {text}\n"
+    )
+
+    [feed] = load_config(directory).feeds
+
+    assert feed.backlog is policy
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("always", "backlog: Input should be 'skip' or 'alert'", id="word"),
+        pytest.param("true", "backlog: Input should be 'skip' or 'alert'", id="bool"),
+    ],
+)
+def test_a_bad_backlog_policy_is_a_located_error(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(
+        feeds=f"feeds:\n  - name: a\n    url: https://example.org/a.xml\n    backlog: {text}\n"
+    )
+
+    config = load_config(directory)
+
+    assert config.feeds == []
+    assert config.errors == [Problem("config/feeds.yaml", 4, 14, message)]
+
+
+# Feed URLs that fetch could not read
+
+
+def test_a_feed_whose_file_is_missing_is_a_located_error_and_left_out(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(
+        feeds="""\
+        feeds:
+          - name: missing
+            url: feeds/missing.xml
+          - name: folder
+            url: feeds
+          - name: missing-by-url
+            url: file:///nonexistent-monitor-test/feed.xml
+          - name: switched-off
+            url: feeds/also-missing.xml
+            enabled: false
+          - name: present
+            url: feeds/present.xml
+        """
+    )
+    (directory / "feeds").mkdir()
+    (directory / "feeds" / "present.xml").write_text("<rss/>")
+
+    config = load_config(directory)
+
+    # A disabled feed is never fetched, so its missing file stops nothing.
+    assert [f.name for f in config.feeds] == ["present"]
+    folder = directory.resolve() / "feeds"
+    assert config.problems == [
+        Problem("config/feeds.yaml", 3, 10, f"url: no such file {folder / 'missing.xml'}"),
+        Problem("config/feeds.yaml", 5, 10, f"url: {folder} is a directory, not a feed file"),
+        Problem("config/feeds.yaml", 7, 10, "url: no such file /nonexistent-monitor-test/feed.xml"),
+    ]
+    assert all(p.is_error for p in config.problems)
+
+
+def test_a_host_name_that_is_also_an_existing_file_is_read_as_the_file(
+    make_config: MakeConfig,
+) -> None:
+    # `www.example.org` could name a file; when it does, that file is the feed.
+    directory = make_config(feeds="feeds:\n  - name: a\n    url: www.example.org\n")
+    (directory / "www.example.org").write_text("<rss/>")
+
+    config = load_config(directory)
+
+    assert config.problems == []
+    assert [f.url for f in config.feeds] == [str(directory.resolve() / "www.example.org")]
+
+
+@pytest.mark.parametrize(
+    ("url", "names_the_web_address"),
+    [
+        pytest.param("www.bbc.co.uk/feed.xml", True, id="www-and-path"),
+        pytest.param("feeds.bbci.co.uk/news/rss.xml", True, id="host-and-path"),
+        pytest.param("example.org/rss", True, id="short-host-and-path"),
+        pytest.param("www.example.org", True, id="www-alone"),
+        pytest.param("feed.xml", False, id="file-name"),
+        pytest.param("data/feed.xml", False, id="relative-path"),
+    ],
+)
+def test_a_missing_path_that_looks_like_a_host_suggests_https(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    names_the_web_address: bool,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = make_config(feeds=f"feeds:\n  - name: a\n    url: {url}\n")
+
+    [problem] = load_config(directory).problems
+
+    assert (problem.line, problem.col, problem.is_error) == (3, 10, True)
+    hint = f"for a web address write https://{url}"
+    assert problem.message.endswith(hint) == names_the_web_address

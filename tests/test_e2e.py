@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,66 @@ def test_the_bundled_config_prints_the_founding_articles_alerts_within_seconds(
     assert again.returncode == 0, again.stderr
     assert "Libyan soldiers" not in again.stdout
     assert "polled 8 feeds (7 failed): 0 new stories, 0 alerts sent" in again.stderr
+
+
+def monitor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m monitor ARGS` to its end, without any MONITOR_* of the caller's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_yaml_typo_in_a_rules_file_stops_the_daemon_and_eats_no_stories(
+    tmp_path: Path, httpserver: HTTPServer, mailbox: Mailbox
+) -> None:
+    # Published now, so that no backlog rule could explain a missing alert.
+    fresh = (
+        "<item><title>{title}</title><link>{link}</link><guid>{guid}</guid>"
+        f"<pubDate>{formatdate(usegmt=True)}</pubDate><description>{{text}}</description></item>"
+    )
+    body = FEED.format(title="Wire", items=fresh.format(**MATCHING) + fresh.format(**QUIET))
+    httpserver.expect_request("/wire.xml").respond_with_data(
+        body, content_type="application/rss+xml"
+    )
+    config = tmp_path / "config"
+    (config / "rules").mkdir(parents=True)
+    (config / "monitor.yaml").write_text(
+        f"channels:\n  desk-email:\n    url: {mailbox.url()}\n", encoding="utf-8"
+    )
+    (config / "feeds.yaml").write_text(
+        f"feeds:\n  - {{name: wire, url: '{httpserver.url_for('/wire.xml')}'}}\n",
+        encoding="utf-8",
+    )
+    good = textwrap.dedent("""\
+        rules:
+          - id: libya-ceasefire-breach
+            query: (Misrata~ OR Misurata) AND (ceasefire OR truce) AND (broke OR broken)
+            channels: [desk-email]
+        """)
+    rules = config / "rules" / "libya.yaml"
+    rules.write_text(good.replace("    channels:", "   channels:"), encoding="utf-8")
+    db = tmp_path / "monitor.db"
+    typo = "config/rules/libya.yaml:4:4: YAML: expected <block end>, but found "
+
+    for command in (["run"], ["poll", "--once"]):
+        refused = monitor(*command, "--config", "config", "--db", str(db), cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.startswith(typo), refused.stderr
+        assert "not starting until they are fixed" in refused.stderr
+        assert not db.exists()  # no story stored, so none marked seen
+    assert httpserver.log == []  # and the feed was not even fetched
+    assert mailbox.messages == []
+
+    rules.write_text(good, encoding="utf-8")
+    fixed = monitor("poll", "--once", "--config", "config", "--db", str(db), cwd=tmp_path)
+
+    assert fixed.returncode == 0, fixed.stderr
+    [message] = mailbox.wait_for(1)
+    assert MATCHING["title"] in message["Subject"]
