@@ -23,7 +23,7 @@ from monitor.match import Matcher
 from monitor.models import Alert, Feed, FeedState, NewStory, ParsedFeed, PollStatus
 from monitor.notify import Notifier
 from monitor.parse import parse_feed
-from monitor.render import render
+from monitor.render import plural, render
 from monitor.route import route
 from monitor.store import PollRecord, Store
 from monitor.timing import alert_backoff, next_poll
@@ -194,22 +194,21 @@ class Pipeline:
         old = sum(1 for i in backlog if (items[i].story.feed, items[i].story.guid) in stored)
         if old:
             log.info(
-                "feed=%s %d matching %s older than poll.max_age kept without alerting "
+                "feed=%s %s older than poll.max_age kept without alerting "
                 "(a backlog; `backlog: alert` on the feed turns this off)",
                 feed.name,
-                old,
-                "story" if old == 1 else "stories",
+                plural(old, "matching story", "matching stories"),
             )
         alerts = sum(s.alerts for s in added)
         # A malformed but readable feed keeps its warning where `monitor feeds` shows it.
         self._record(feed, PollStatus.OK, fetched.state, parsed.warning)
         log.log(
             logging.INFO if added else logging.DEBUG,
-            "feed=%s polled: %d stories, %d new, %d alerts queued",
+            "feed=%s polled: %s, %d new, %s queued",
             feed.name,
-            len(parsed.stories),
+            plural(len(parsed.stories), "story", "stories"),
             len(added),
-            alerts,
+            plural(alerts, "alert"),
         )
         return PollResult(
             feed.name, PollStatus.OK, len(parsed.stories), len(added), alerts, backlog=old
