@@ -2,7 +2,9 @@
 
 feedparser is called with sanitize_html and resolve_relative_uris off: we never render
 feed HTML, we turn it into text ourselves, and those two passes cost time for nothing
-(about 20% of feedparser's time on our corpus, see BENCHMARKS.md). Documents that
+(about 20% of feedparser's time on our corpus, see BENCHMARKS.md). A title or summary is
+feedparser's entry[key], never its `*_detail` (a nested element can overwrite that), and
+plain text stays word for word unless feedparser's own test says it is HTML. Documents that
 declare XML entities are refused (feedparser does not stop the "billion laughs"
 expansion), and every field is capped so a hostile feed cannot grow a story without
 bound.
@@ -19,6 +21,9 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+
+# feedparser 6 (pinned below 7) has its plain-text-or-HTML guess only as this staticmethod;
+# tests/test_parse.py pins what it decides.
 from feedparser.mixin import _FeedParserMixin
 
 from monitor.errors import ParseError
@@ -173,10 +178,11 @@ def _describe(problem: object) -> str:
 def _looks_like_html(value: str) -> bool:
     """feedparser's own guess whether a nominally plain-text field is really HTML: a closing
     tag or an entity, and every tag a known HTML element (so "<gorilla>" stays text)."""
+    # Most titles have neither character: they skip feedparser's three regex scans.
     return ("<" in value or "&" in value) and bool(_FeedParserMixin.looks_like_html(value))
 
 
-def _to_text(value: str, content_type: str | None) -> str:
+def _to_text(value: str, content_type: str) -> str:
     """A field's value as plain text: HTML converted, plain text kept word for word."""
     if content_type in _HTML_TYPES or _looks_like_html(value):
         return html_to_text(value)
