@@ -166,7 +166,10 @@ def parse_feed(
         warning = f"malformed feed, read {len(stories)} items: {_describe(problem)}"
     elif len(entries) > MAX_ITEMS:
         warning = f"feed has {len(entries)} items; read the first {MAX_ITEMS}"
-    title = truncate(clean_whitespace(str(parsed.get("feed", {}).get("title", ""))), MAX_TITLE)
+    title = truncate(
+        _field_text(parsed.get("feed", {}), "title", _ATOM_TYPES if atom else _RSS_TYPES),
+        MAX_TITLE,
+    )
     return ParsedFeed(title=title, stories=stories, warning=warning)
 
 

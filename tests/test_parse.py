@@ -780,3 +780,28 @@ def test_plain_text_is_read_as_html_only_when_feedparser_says_it_looks_like_html
     title = parse_feed(atom.encode(), feed="a").stories[0].title
 
     assert (title != value) is looks
+
+
+@pytest.mark.parametrize(
+    ("document", "title"),
+    [
+        pytest.param(
+            rss("", channel="<title>Desk &amp; wire</title><image><title>Logo</title></image>"),
+            "Desk & wire",
+            id="rss-image-title",
+        ),
+        pytest.param(
+            '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            '<title type="html">&lt;b&gt;Atom&lt;/b&gt; desk</title></feed>',
+            "Atom desk",
+            id="atom-html-title",
+        ),
+        pytest.param(
+            rss("", channel="<title>The &lt;blink&gt; blog</title>"),
+            "The <blink> blog",
+            id="rss-literal-brackets",
+        ),
+    ],
+)
+def test_the_feed_title_follows_the_same_rules_as_a_story_title(document: str, title: str) -> None:
+    assert parse_feed(document.encode(), feed="t").title == title
