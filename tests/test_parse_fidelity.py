@@ -48,10 +48,12 @@ ENTITY_DOCUMENTS = frozenset({"declares-an-entity.xml"})
 #    style (and applet) itself; monitor also drops what a browser never shows as text.
 HIDDEN_ELEMENTS = ("head", "template", "noscript")
 # 3. Each field is capped (monitor.parse.MAX_*), cut at a word and ended with "…".
-#    (Also deliberate, but with nothing to compare: a reference to a non-character becomes
-#    U+FFFD, where feedparser raises; whitespace before <?xml is removed, where feedparser
-#    falls back to its loose parser, which reads the corpus's such files the same.)
 CAPS = {"title": MAX_TITLE, "summary": MAX_SUMMARY, "content": MAX_CONTENT}
+# 4 and 5 are read_as_html and kept_contents below; 6 is in compare_document.
+# Deliberate as well, with nothing here to compare: a reference to a non-character becomes
+# U+FFFD, where feedparser raises and reads nothing; whitespace before <?xml is removed,
+# where feedparser falls back to its loose parser (which reads the corpus's such files to
+# the same text).
 
 
 def read_as_html(value: str, content_type: str) -> bool:
