@@ -2,7 +2,9 @@
 
 feedparser is called with sanitize_html and resolve_relative_uris off: we never render
 feed HTML, we turn it into text ourselves, and those two passes cost time for nothing
-(about 20% of feedparser's time on our corpus, see BENCHMARKS.md). Documents that
+(about 20% of feedparser's time on our corpus, see BENCHMARKS.md). A title or summary is
+feedparser's entry[key], never its `*_detail` (a nested element can overwrite that), and
+plain text stays word for word unless feedparser's own test says it is HTML. Documents that
 declare XML entities are refused (feedparser does not stop the "billion laughs"
 expansion), and every field is capped so a hostile feed cannot grow a story without
 bound.
@@ -20,6 +22,10 @@ from urllib.parse import urljoin
 
 import feedparser
 
+# feedparser 6 (pinned below 7) has its plain-text-or-HTML guess only as this staticmethod;
+# tests/test_parse.py pins what it decides.
+from feedparser.mixin import _FeedParserMixin
+
 from monitor.errors import ParseError
 from monitor.models import ParsedFeed, Story
 from monitor.text import clean_whitespace, html_to_text, truncate
@@ -33,6 +39,10 @@ MAX_LIST = 20
 MAX_ITEMS = 2_000
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml", "html", "xhtml"}
+# The type feedparser gives a title or summary of each format when nothing says otherwise:
+# RSS descriptions are HTML, RSS titles and every Atom text construct plain text.
+_RSS_TYPES = {"title": "text/plain", "summary": "text/html"}
+_ATOM_TYPES = {"title": "text/plain", "summary": "text/plain"}
 
 
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
@@ -147,13 +157,19 @@ def parse_feed(
         if problem is not None:
             raise ParseError(f"not a readable feed: {_describe(problem)}")
         raise ParseError("not a feed: no RSS, Atom or RDF root element")
-    stories = tuple(_story(entry, feed=feed, base_url=base_url) for entry in entries[:MAX_ITEMS])
+    atom = str(parsed.get("version", "")).startswith("atom")
+    stories = tuple(
+        _story(entry, feed=feed, base_url=base_url, atom=atom) for entry in entries[:MAX_ITEMS]
+    )
     warning = None
     if problem is not None:
         warning = f"malformed feed, read {len(stories)} items: {_describe(problem)}"
     elif len(entries) > MAX_ITEMS:
         warning = f"feed has {len(entries)} items; read the first {MAX_ITEMS}"
-    title = truncate(clean_whitespace(str(parsed.get("feed", {}).get("title", ""))), MAX_TITLE)
+    title = truncate(
+        _field_text(parsed.get("feed", {}), "title", _ATOM_TYPES if atom else _RSS_TYPES),
+        MAX_TITLE,
+    )
     return ParsedFeed(title=title, stories=stories, warning=warning)
 
 
@@ -162,13 +178,42 @@ def _describe(problem: object) -> str:
     return truncate(message.replace("\n", " "), 300)
 
 
-def _text_of(detail: Mapping[str, Any] | None, fallback: str = "") -> str:
-    if not detail:
-        return clean_whitespace(fallback)
-    value = str(detail.get("value", ""))
-    if str(detail.get("type", "")).lower() in _HTML_TYPES or "<" in value:
+def _looks_like_html(value: str) -> bool:
+    """feedparser's own guess whether a nominally plain-text field is really HTML: a closing
+    tag or an entity, and every tag a known HTML element (so "<gorilla>" stays text)."""
+    # Most titles have neither character: they skip feedparser's three regex scans.
+    return ("<" in value or "&" in value) and bool(_FeedParserMixin.looks_like_html(value))
+
+
+def _to_text(value: str, content_type: str) -> str:
+    """A field's value as plain text: HTML converted, plain text kept word for word."""
+    if content_type in _HTML_TYPES or _looks_like_html(value):
         return html_to_text(value)
     return clean_whitespace(value)
+
+
+def _field_text(entry: Mapping[str, Any], key: str, defaults: Mapping[str, str]) -> str:
+    """The plain text of entry[key] ("title" or "summary").
+
+    The value is always entry[key]: a nested element (an <image>'s <title>, a
+    <media:description>) overwrites `<key>_detail` but not the entry's own value. So the
+    detail's type counts only when its value is this value. A summary that feedparser
+    copied from the content has no detail of its own; its type is that content's. With
+    neither, the field has its format's default type.
+    """
+    value = entry.get(key)
+    if not isinstance(value, str) or not value:
+        return ""
+    details = [entry.get(f"{key}_detail"), *entry.get("content", [])]
+    content_type = next(
+        (
+            str(d.get("type", "")).lower()
+            for d in details
+            if isinstance(d, Mapping) and d.get("value") == value
+        ),
+        defaults[key],
+    )
+    return _to_text(value, content_type)
 
 
 def _published(entry: Mapping[str, Any]) -> datetime | None:
@@ -197,13 +242,19 @@ def _tags(entry: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(truncate(html_to_text(t), MAX_NAME) for t in terms if t)[:MAX_LIST]
 
 
-def _story(entry: Mapping[str, Any], *, feed: str, base_url: str) -> Story:
-    title = truncate(_text_of(entry.get("title_detail"), str(entry.get("title", ""))), MAX_TITLE)
-    summary = truncate(
-        _text_of(entry.get("summary_detail"), str(entry.get("summary", ""))), MAX_SUMMARY
-    )
-    contents = [_text_of(c) for c in entry.get("content", []) if isinstance(c, dict)]
-    content = truncate("\n\n".join(c for c in contents if c and c != summary), MAX_CONTENT)
+def _story(entry: Mapping[str, Any], *, feed: str, base_url: str, atom: bool) -> Story:
+    defaults = _ATOM_TYPES if atom else _RSS_TYPES
+    title = truncate(_field_text(entry, "title", defaults), MAX_TITLE)
+    summary = truncate(_field_text(entry, "summary", defaults), MAX_SUMMARY)
+    contents = [
+        _to_text(str(c.get("value", "")), str(c.get("type", "")).lower())
+        for c in entry.get("content", [])
+        if isinstance(c, Mapping)
+    ]
+    # Content that only repeats the summary (often the same HTML with other line breaks)
+    # would double every word; a summary cut at its cap leaves the content whole.
+    said = summary.split()
+    content = truncate("\n\n".join(c for c in contents if c and c.split() != said), MAX_CONTENT)
     link = str(entry.get("link", "")).strip()
     if link and base_url:
         link = urljoin(base_url, link)

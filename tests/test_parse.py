@@ -10,11 +10,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import feedparser
 import pytest
 
+from monitor.config import load_config
 from monitor.errors import ParseError
+from monitor.match import Matcher
 from monitor.models import ParsedFeed, Story
 from monitor.parse import (
     MAX_CONTENT,
@@ -26,6 +29,7 @@ from monitor.parse import (
     MAX_TITLE,
     parse_feed,
 )
+from tests.conftest import ROOT
 
 DATA = Path(__file__).resolve().parent / "data"
 GOLDEN = DATA / "nytimes__us_2020-08-05.xml"
@@ -638,3 +642,166 @@ def test_whitespace_before_the_xml_declaration_does_not_make_the_feed_malformed(
 
     assert parsed.warning is None
     assert len(parsed.stories) == 7
+
+
+# --- issue 10: what feedparser reports, read right (tests/data/fidelity) ----------------------
+
+FIDELITY = DATA / "fidelity"
+
+
+def fidelity_stories(name: str) -> list[Story]:
+    return list(parse_feed((FIDELITY / name).read_bytes(), feed="fidelity").stories)
+
+
+def plain(guid: str, title: str, summary: str = "", content: str = "", link: str = "") -> Story:
+    """A story as the fidelity documents give them: no date, authors or tags."""
+    return Story("fidelity", guid, link or guid, title, summary, content)
+
+
+def test_an_atom_entry_with_content_and_no_summary_gets_its_content_as_text() -> None:
+    # feedparser copies the content into `summary` with no summary_detail of its own.
+    assert fidelity_stories("atom-content-only.xml") == [
+        plain("tag:fidelity.test,2026:1", "Atom with content only", "Example Atom"),
+        plain("tag:fidelity.test,2026:2", "An XHTML title", "Para one.\n\nPara two."),
+    ]
+
+
+def test_an_rss_item_with_only_content_encoded_matches_no_word_of_its_urls_or_scripts() -> None:
+    rules = [r for r in load_config(ROOT / "config").rules if r.id == "libya-named-towns"]
+    assert len(rules) == 1
+
+    stories = fidelity_stories("rss-content-encoded-only.xml")
+
+    assert stories == [
+        plain("weather-1", "Weather report for the coast", "Sunny spells, light winds.\nRead more")
+    ]
+    assert Matcher(rules).match(stories[0]) == []
+
+
+def test_a_nested_title_or_description_does_not_replace_the_items_own() -> None:
+    # <image><title> and <media:description> overwrite title_detail / summary_detail.
+    assert fidelity_stories("rss-nested-titles.xml") == [
+        plain("http://x.example/1", "Real headline"),
+        plain("http://x.example/2", "Beach reopens", "The county reopened its beaches."),
+        # No content:encoded, so feedparser files the caption as content.
+        plain("http://x.example/3", "Picture story", "Boats in the harbour", "Harbour caption"),
+    ]
+
+
+def test_a_latimes_item_keeps_its_description_not_the_photo_caption(corpus: Path) -> None:
+    data = (corpus / "feeds" / "latimes__california_2020-04-22.xml").read_bytes()
+
+    story = parse_feed(data, feed="latimes").stories[0]
+
+    assert story == Story(
+        feed="latimes",
+        guid=LATIMES_LINK,
+        link=LATIMES_LINK,
+        title="Ventura County urges residents to keep social distancing despite coronavirus "
+        "progress",
+        summary="County officials stressed that residents are still required to stay home as "
+        "much as possible and practice social distancing inside businesses.",
+        content="",
+        published=datetime(2020, 4, 22, 0, 14, 53, tzinfo=UTC),
+        authors=("Priscella Vega",),
+    )
+
+
+LATIMES_LINK = (
+    "https://www.latimes.com/california/story/2020-04-21/"
+    "ventura-county-urges-residents-to-keep-social-distancing-despite-coronavirus-progress"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "literal-angle-brackets.xml",
+            [
+                plain(
+                    "tag:fidelity.test,2026:blink",
+                    "History of the <blink> tag",
+                    "Nice <gorilla> what's he weigh?",
+                ),
+                # Looks like HTML (a closing tag, an entity): read as HTML, even in Atom.
+                plain(
+                    "tag:fidelity.test,2026:escaped",
+                    "Double-escaped bold & more",
+                    "3 < 4 and 5 > 4",
+                ),
+            ],
+        ),
+        (
+            "rss-literal-angle-brackets.xml",
+            [
+                plain("gorilla", "Nice <gorilla> what's he weigh?", "A bold claim"),
+                plain("html-title", "An emphatic title", "Fish & chips"),
+            ],
+        ),
+    ],
+    ids=["atom", "rss"],
+)
+def test_plain_text_keeps_a_literal_word_in_angle_brackets(
+    name: str, expected: list[Story]
+) -> None:
+    assert fidelity_stories(name) == expected
+
+
+def test_hidden_html_is_dropped_and_content_repeating_the_summary_is_left_out() -> None:
+    assert fidelity_stories("deliberate-differences.xml") == [
+        plain("hidden-parts", "Hidden parts", "Seen text"),
+        plain("repeated", "Content repeats the summary", "One line. Another line."),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "looks"),
+    [
+        ("Nice <gorilla> what's he weigh?", False),  # unknown element
+        ("History of the <blink> tag", False),  # no closing tag, no entity
+        ("3 < 4 and 5 > 4", False),
+        ("A <b>bold</b> claim", True),
+        ("Fish &amp; chips", True),
+        ("&bogus; entity", False),  # not an HTML entity
+        ("<b>bold</b> and <gorilla>", False),  # every tag must be known
+        ("plain words", False),
+    ],
+)
+def test_plain_text_is_read_as_html_only_when_feedparser_says_it_looks_like_html(
+    value: str, looks: bool
+) -> None:
+    atom = (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<title>A</title><entry><id>e</id><title type='text'>{escape(value)}</title></entry>"
+        "</feed>"
+    )
+
+    title = parse_feed(atom.encode(), feed="a").stories[0].title
+
+    assert (title != value) is looks
+
+
+@pytest.mark.parametrize(
+    ("document", "title"),
+    [
+        pytest.param(
+            rss("", channel="<title>Desk &amp; wire</title><image><title>Logo</title></image>"),
+            "Desk & wire",
+            id="rss-image-title",
+        ),
+        pytest.param(
+            '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            '<title type="html">&lt;b&gt;Atom&lt;/b&gt; desk</title></feed>',
+            "Atom desk",
+            id="atom-html-title",
+        ),
+        pytest.param(
+            rss("", channel="<title>The &lt;blink&gt; blog</title>"),
+            "The <blink> blog",
+            id="rss-literal-brackets",
+        ),
+    ],
+)
+def test_the_feed_title_follows_the_same_rules_as_a_story_title(document: str, title: str) -> None:
+    assert parse_feed(document.encode(), feed="t").title == title
