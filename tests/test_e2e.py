@@ -166,7 +166,7 @@ def test_the_daemon_emails_a_matching_story_once_across_restarts_and_outlets(
 
     daemon = Daemon(config, db)
     daemons.append(daemon)
-    daemon.wait_for(r"feed=wire polled: 1 stories, 1 new, 0 alerts")
+    daemon.wait_for(r"feed=wire polled: 1 story, 1 new, 0 alerts")
 
     served["/wire.xml"] = feed("Wire", QUIET, MATCHING)
     [message] = mailbox.wait_for(1)
