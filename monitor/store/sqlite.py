@@ -131,18 +131,31 @@ def m002_identity_keys(db: sqlite_utils.Database) -> None:
     rows = db.execute("SELECT id, feed, guid, link FROM stories ORDER BY id").fetchall()
     for story_id, feed, guid, link in rows:
         story = Story(feed=feed, guid=guid, link=link or "", title="")
-        _insert_keys(db, story_id, story)
+        _insert_keys(db, story_id, feed, identity_keys(story), upgrading=True)
         db.execute(
             "UPDATE stories SET canonical_link = ? WHERE id = ?",
             [canonical_link(link or ""), story_id],
         )
 
 
-def _insert_keys(db: sqlite_utils.Database, story_id: int, story: Story) -> None:
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO story_keys (kind, value, feed, story_id) VALUES (?, ?, ?, ?)",
-        [(key.kind.value, key.value, story.feed, story_id) for key in identity_keys(story)],
-    )
+def _insert_keys(
+    db: sqlite_utils.Database,
+    story_id: int,
+    feed: str,
+    keys: Sequence[IdentityKey],
+    *,
+    upgrading: bool = False,
+) -> None:
+    """Hold a new story's keys. A GUID or POST key held already is an IntegrityError: the
+    PRIMARY KEY makes "never twice" a fact even if a caller skipped `is_repeat`. A LINK key
+    held already (by the story's own feed: a live blog's page) stays with its first story.
+    When `upgrading` old rows, whose keys may now collide, the first story keeps each key."""
+    rows = [(key.kind.value, key.value, feed, story_id) for key in keys]
+    shared = [r for r in rows if upgrading or r[0] == KeyKind.LINK.value]
+    own = [r for r in rows if r not in shared]
+    insert = "INTO story_keys (kind, value, feed, story_id) VALUES (?, ?, ?, ?)"
+    db.conn.executemany(f"INSERT {insert}", own)
+    db.conn.executemany(f"INSERT OR IGNORE {insert}", shared)
 
 
 P = ParamSpec("P")
@@ -360,8 +373,7 @@ class SQLiteStore:
                 ],
             )
 
-    def _found(self, story: Story) -> dict[IdentityKey, str]:
-        keys = identity_keys(story)
+    def _found(self, keys: Sequence[IdentityKey]) -> dict[IdentityKey, str]:
         where = " OR ".join("(kind = ? AND value = ?)" for _ in keys)
         params = [part for key in keys for part in (key.kind.value, key.value)]
         rows = self.db.execute(
@@ -371,7 +383,7 @@ class SQLiteStore:
 
     @_locked
     def unseen(self, stories: Sequence[Story]) -> list[Story]:
-        return [s for s in stories if not is_repeat(s, self._found(s))]
+        return [s for s in stories if not is_repeat(s, self._found(identity_keys(s)))]
 
     @_locked
     def add_stories(self, items: Sequence[NewStory], now: datetime) -> list[StoredStory]:
@@ -379,8 +391,10 @@ class SQLiteStore:
         with self.db.atomic():
             for item in items:
                 story = item.story
-                if is_repeat(story, self._found(story)):
+                keys = identity_keys(story)
+                if is_repeat(story, self._found(keys)):
                     continue
+                link_key = next((k.value for k in keys if k.kind is KeyKind.LINK), "")
                 cursor = self.db.execute(
                     """INSERT INTO stories (feed, guid, link, canonical_link, link_fragment,
                          title, summary, content, published, authors, tags, first_seen)
@@ -389,7 +403,7 @@ class SQLiteStore:
                         story.feed,
                         story.guid,
                         story.link,
-                        canonical_link(story.link),
+                        link_key,
                         story.link.partition("#")[2],
                         story.title,
                         story.summary,
@@ -401,7 +415,7 @@ class SQLiteStore:
                     ],
                 )
                 assert cursor.lastrowid is not None
-                _insert_keys(self.db, cursor.lastrowid, story)
+                _insert_keys(self.db, cursor.lastrowid, story.feed, keys)
                 self._add_matches_and_alerts(cursor.lastrowid, item, now)
                 added.append(StoredStory(cursor.lastrowid, story, len(item.alerts)))
         return added

@@ -179,3 +179,18 @@ def test_an_unusable_path_says_what_is_wrong(tmp_path: Path, make, message: str)
     with pytest.raises(StoreError, match=message) as caught:
         SQLiteStore(make(tmp_path), writer=True)
     assert "Errno" not in str(caught.value)
+
+
+def test_the_schema_itself_refuses_a_story_key_twice(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "m.db")
+    try:
+        store.sync_feeds([Feed("bbc", "u", "BBC", 60.0)])
+        store.add_stories([NewStory(Story(feed="bbc", guid="g", link="", title="t"))], NOW)
+        # Even a code path that forgot to ask is_repeat cannot store the same guid twice.
+        with pytest.raises(sqlite3.IntegrityError):
+            store.db.execute(
+                "INSERT INTO story_keys (kind, value, feed, story_id) VALUES (?, ?, ?, ?)",
+                ["guid", "bbc\x1fg", "bbc", 99],
+            )
+    finally:
+        store.close()
