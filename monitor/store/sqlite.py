@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TextIO, TypeVar
@@ -38,6 +38,8 @@ from monitor.models import (
 from monitor.store.base import DueFeed, FeedStatus, PollRecord
 
 migrations = Migrations("monitor")
+# Each key is two parameters; SQLite 3.32+ allows 32,766 per statement.
+_KEYS_PER_QUERY = 400
 # Written into the file's header (PRAGMA application_id), so that monitor knows its own
 # databases and refuses to add its tables to somebody else's: "MNTR".
 APPLICATION_ID = 0x4D4E5452
@@ -128,10 +130,12 @@ def m002_identity_keys(db: sqlite_utils.Database) -> None:
              feed TEXT NOT NULL, story_id INTEGER NOT NULL REFERENCES stories(id),
              PRIMARY KEY (kind, value))"""
     )
+    # story_keys answers every identity question now; the old link index only slowed inserts.
+    db.execute("DROP INDEX IF EXISTS idx_stories_canonical_link")
     rows = db.execute("SELECT id, feed, guid, link FROM stories ORDER BY id").fetchall()
     for story_id, feed, guid, link in rows:
         story = Story(feed=feed, guid=guid, link=link or "", title="")
-        _insert_keys(db, story_id, feed, identity_keys(story), upgrading=True)
+        _insert_keys(db, [(story_id, feed, identity_keys(story))], upgrading=True)
         db.execute(
             "UPDATE stories SET canonical_link = ? WHERE id = ?",
             [canonical_link(link or ""), story_id],
@@ -140,19 +144,22 @@ def m002_identity_keys(db: sqlite_utils.Database) -> None:
 
 def _insert_keys(
     db: sqlite_utils.Database,
-    story_id: int,
-    feed: str,
-    keys: Sequence[IdentityKey],
+    stories: Sequence[tuple[int, str, Sequence[IdentityKey]]],
     *,
     upgrading: bool = False,
 ) -> None:
-    """Hold a new story's keys. A GUID or POST key held already is an IntegrityError: the
-    PRIMARY KEY makes "never twice" a fact even if a caller skipped `is_repeat`. A LINK key
-    held already (by the story's own feed: a live blog's page) stays with its first story.
+    """Hold new stories' keys, given as (story id, feed, keys). A GUID or POST key held
+    already is an IntegrityError: the PRIMARY KEY makes "never twice" a fact even if a caller
+    skipped `is_repeat`. A LINK key held already (by the story's own feed: a live blog's
+    page) stays with its first story.
     When `upgrading` old rows, whose keys may now collide, the first story keeps each key."""
-    rows = [(key.kind.value, key.value, feed, story_id) for key in keys]
+    rows = [
+        (key.kind.value, key.value, feed, story_id)
+        for story_id, feed, keys in stories
+        for key in keys
+    ]
     shared = [r for r in rows if upgrading or r[0] == KeyKind.LINK.value]
-    own = [r for r in rows if r not in shared]
+    own = [] if upgrading else [r for r in rows if r[0] != KeyKind.LINK.value]
     insert = "INTO story_keys (kind, value, feed, story_id) VALUES (?, ?, ?, ?)"
     db.conn.executemany(f"INSERT {insert}", own)
     db.conn.executemany(f"INSERT OR IGNORE {insert}", shared)
@@ -373,27 +380,42 @@ class SQLiteStore:
                 ],
             )
 
-    def _found(self, keys: Sequence[IdentityKey]) -> dict[IdentityKey, str]:
-        where = " OR ".join("(kind = ? AND value = ?)" for _ in keys)
-        params = [part for key in keys for part in (key.kind.value, key.value)]
-        rows = self.db.execute(
-            f"SELECT kind, value, feed FROM story_keys WHERE {where}", params
-        ).fetchall()
-        return {IdentityKey(KeyKind(kind), value): feed for kind, value, feed in rows}
+    def _held(self, keys: Iterable[IdentityKey]) -> dict[IdentityKey, str]:
+        """Which of these keys are held, and by which feed: one query per few hundred keys,
+        not one per story (an OR of primary-key lookups; SQLite 3.40 scans for a row-value IN)."""
+        held: dict[IdentityKey, str] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _KEYS_PER_QUERY):
+            chunk = unique[start : start + _KEYS_PER_QUERY]
+            where = " OR ".join("(kind = ? AND value = ?)" for _ in chunk)
+            params = [part for key in chunk for part in (key.kind.value, key.value)]
+            rows = self.db.execute(
+                f"SELECT kind, value, feed FROM story_keys WHERE {where}", params
+            ).fetchall()
+            held.update({IdentityKey(KeyKind(k), value): feed for k, value, feed in rows})
+        return held
 
     @_locked
     def unseen(self, stories: Sequence[Story]) -> list[Story]:
-        return [s for s in stories if not is_repeat(s, self._found(identity_keys(s)))]
+        keyed = [(s, identity_keys(s)) for s in stories]
+        held = self._held(k for _, keys in keyed for k in keys)
+        return [s for s, keys in keyed if not is_repeat(s, _of(keys, held))]
 
     @_locked
     def add_stories(self, items: Sequence[NewStory], now: datetime) -> list[StoredStory]:
         added: list[StoredStory] = []
+        keyed = [(item, identity_keys(item.story)) for item in items]
         with self.db.atomic():
-            for item in items:
+            # Looked up once for the batch; `held` then follows what the batch inserts, so an
+            # item repeating an earlier one of the same batch is caught too.
+            held = self._held(k for _, keys in keyed for k in keys)
+            key_rows: list[tuple[int, str, Sequence[IdentityKey]]] = []
+            for item, keys in keyed:
                 story = item.story
-                keys = identity_keys(story)
-                if is_repeat(story, self._found(keys)):
+                if is_repeat(story, _of(keys, held)):
                     continue
+                for key in keys:
+                    held.setdefault(key, story.feed)
                 link_key = next((k.value for k in keys if k.kind is KeyKind.LINK), "")
                 cursor = self.db.execute(
                     """INSERT INTO stories (feed, guid, link, canonical_link, link_fragment,
@@ -415,29 +437,32 @@ class SQLiteStore:
                     ],
                 )
                 assert cursor.lastrowid is not None
-                _insert_keys(self.db, cursor.lastrowid, story.feed, keys)
+                key_rows.append((cursor.lastrowid, story.feed, keys))
                 self._add_matches_and_alerts(cursor.lastrowid, item, now)
                 added.append(StoredStory(cursor.lastrowid, story, len(item.alerts)))
+            _insert_keys(self.db, key_rows)
         return added
 
     def _add_matches_and_alerts(self, story_id: int, item: NewStory, now: datetime) -> None:
-        self.db.conn.executemany(
-            """INSERT OR IGNORE INTO matches (story_id, rule_id, rule_name, terms, matched_at)
-               VALUES (?, ?, ?, ?, ?)""",
-            [
-                (story_id, m.rule_id, m.rule_name, json.dumps(m.terms), _iso(now))
-                for m in item.matches
-            ],
-        )
-        # The UNIQUE (story_id, channel) index makes a second alert to one channel impossible.
-        self.db.conn.executemany(
-            """INSERT INTO alerts (story_id, channel, matches, status, created_at, updated_at)
-               VALUES (?, ?, ?, 'pending', ?, ?)""",
-            [
-                (story_id, a.channel, _dump_matches(a.matches), _iso(now), _iso(now))
-                for a in item.alerts
-            ],
-        )
+        if item.matches:  # most stories match nothing: no statement at all for them
+            self.db.conn.executemany(
+                """INSERT OR IGNORE INTO matches (story_id, rule_id, rule_name, terms, matched_at)
+                   VALUES (?, ?, ?, ?, ?)""",
+                [
+                    (story_id, m.rule_id, m.rule_name, json.dumps(m.terms), _iso(now))
+                    for m in item.matches
+                ],
+            )
+        if item.alerts:
+            # The UNIQUE (story_id, channel) index makes a second alert to one channel impossible.
+            self.db.conn.executemany(
+                """INSERT INTO alerts (story_id, channel, matches, status, created_at, updated_at)
+                   VALUES (?, ?, ?, 'pending', ?, ?)""",
+                [
+                    (story_id, a.channel, _dump_matches(a.matches), _iso(now), _iso(now))
+                    for a in item.alerts
+                ],
+            )
 
     @_locked
     def pending_alerts(
@@ -530,6 +555,10 @@ class SQLiteStore:
             params,
         )
         return [_alert(row) for row in rows]
+
+
+def _of(keys: Sequence[IdentityKey], held: Mapping[IdentityKey, str]) -> dict[IdentityKey, str]:
+    return {key: held[key] for key in keys if key in held}
 
 
 def _dump_matches(matches: Sequence[Match]) -> str:
