@@ -13,12 +13,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import click
 
-from monitor.config import Config, load_config
+from monitor.backtest import BacktestReport, Change
+from monitor.backtest import backtest as run_backtest
+from monitor.config import Config, load_config, load_rules, parse_duration, rules_schema
 from monitor.errors import ConfigError, FetchError, ParseError, Problem, StoreError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.match import Matcher
@@ -373,6 +375,110 @@ def alerts(config_dir: str, db: str | None, as_json: bool, limit: int) -> None:
             f"{alert.id:>5} {alert.status:<8} {alert.channel:<12} {_when(alert.created_at)}  "
             f"{alert.outlet}: {alert.story.title[:70]}  [{', '.join(row['rules'])}]{why}"
         )
+
+
+def _since(value: str) -> float:
+    try:
+        return parse_duration(value, longest=10 * 365 * 86400)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+
+
+@cli.command()
+@common_options
+@click.option(
+    "--since",
+    default="30d",
+    show_default=True,
+    help="How far back, by when stories were stored: 12h, 30d, 365d.",
+)
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(exists=True),
+    help="An edited rules file or directory, tried instead of the rules in force and compared.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def backtest(
+    config_dir: str, db: str | None, since: str, rules_path: str | None, as_json: bool
+) -> None:
+    """Run the rules over stories already stored: hits per rule and day, a sample of
+    headlines; with --rules, the stories an edit of the rules gains and loses."""
+    config = _load(config_dir)
+    start = utcnow() - timedelta(seconds=_since(since))
+    tried, baseline = config.rules, None
+    if rules_path is not None:
+        tried, problems = load_rules(rules_path)
+        for problem in problems:  # failing rule tests too: trying an edit is the point
+            click.echo(str(problem), err=True)
+        baseline = Matcher(config.rules)
+    store = _open_store(config, db)
+    try:
+        # Only on a terminal: a script reading stderr wants the problems, not a label.
+        with click.progressbar(
+            store.stories_since(start),
+            label="backtest",
+            file=sys.stderr,
+            hidden=not sys.stderr.isatty(),
+        ) as stories:
+            report = run_backtest(stories, Matcher(tried), baseline)
+    finally:
+        store.close()
+    if as_json:
+        _print_backtest_json(report, with_changes=baseline is not None)
+    else:
+        _print_backtest(report, since, with_changes=baseline is not None)
+
+
+def _print_backtest(report: BacktestReport, since: str, *, with_changes: bool) -> None:
+    click.echo(f"{plural(report.stories, 'story', 'stories')} stored in the last {since}")
+    for hits in report.hits.values():
+        days = ", ".join(f"{d:%Y-%m-%d} {n}" for d, n in sorted(hits.per_day.items()))
+        click.echo(f"\n{hits.rule} ({hits.name}): {plural(hits.total, 'hit')}")
+        if days:
+            click.echo(f"  per day: {days}")
+        for stored in reversed(hits.sample):
+            click.echo(f"  {_when(stored.first_seen)}  {stored.story.title[:100]}")
+    if with_changes:
+        click.echo(
+            f"\nthe edited rules gain and lose {plural(len(report.changes), 'story', 'stories')}:"
+        )
+        for changed in report.changes:
+            sign = "+" if changed.change is Change.GAINED else "-"
+            story = changed.story.story
+            click.echo(f"  {sign} {changed.rule}  {story.title[:90]}  {story.link}")
+
+
+def _print_backtest_json(report: BacktestReport, *, with_changes: bool) -> None:
+    if with_changes:
+        for changed in report.changes:
+            story = changed.story.story
+            row = {
+                "rule": changed.rule,
+                "change": changed.change.value,
+                "title": story.title,
+                "link": story.link,
+                "feed": story.feed,
+                "first_seen": changed.story.first_seen,
+            }
+            click.echo(json.dumps(_jsonable(row), ensure_ascii=False))
+        return
+    for hits in report.hits.values():
+        totals: dict[str, Any] = {
+            "rule": hits.rule,
+            "hits": hits.total,
+            "per_day": {f"{d:%Y-%m-%d}": n for d, n in sorted(hits.per_day.items())},
+            "sample": [s.story.title for s in reversed(hits.sample)],
+        }
+        click.echo(json.dumps(totals, ensure_ascii=False))
+
+
+@cli.command()
+@common_options
+def schema(config_dir: str, db: str | None) -> None:
+    """Print the JSON Schema of a rules file (config/rules.schema.json is this output), for
+    an editor's YAML language server to complete and check rules as they are typed."""
+    click.echo(rules_schema())
 
 
 @cli.command("send-test")

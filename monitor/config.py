@@ -14,6 +14,7 @@ channel nothing reaches, a channel's unset secret) never stop anything.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -22,13 +23,13 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from ruamel.yaml.comments import CommentedMap
 
 from monitor.errors import ConfigError, Problem, QueryError, Severity
 from monitor.fetch import Source, local_path, source_kind
-from monitor.match import Rule
-from monitor.models import BacklogPolicy, Feed
+from monitor.match import Matcher, Rule
+from monitor.models import BacklogPolicy, Feed, RuleSeverity, Story
 from monitor.query import parse_query
 from monitor.yaml_source import (
     FileReader,
@@ -52,8 +53,9 @@ _HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d+(?:[/?#]|$)")
 _HOST_NAME = re.compile(r"^(?:www\.|(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}/)")
 
 
-def parse_duration(value: object) -> float:
-    """Seconds from "90s", "5m", "1h" or "1d": positive, finite, at most 30 days.
+def parse_duration(value: object, *, longest: float = MAX_DURATION) -> float:
+    """Seconds from "90s", "5m", "1h" or "1d": positive, finite, at most `longest` (30 days
+    for the configuration's durations).
 
     A number without a unit is refused: `interval: 5` was five seconds, where the writer
     most likely meant five minutes.
@@ -74,8 +76,8 @@ def parse_duration(value: object) -> float:
     seconds = float(m.group(1)) * _UNITS[m.group(2)]
     if seconds <= 0:
         raise ValueError("a duration must be positive")
-    if seconds > MAX_DURATION:
-        raise ValueError(f"{value!r} is longer than 30 days")
+    if seconds > longest:
+        raise ValueError(f"{value!r} is longer than {longest / 86400:g} days")
     return seconds
 
 
@@ -130,6 +132,38 @@ class FeedSettings(_Strict):
     backlog: BacklogPolicy = BacklogPolicy.SKIP
 
 
+class PlaceSettings(_Strict):
+    """A place set in a rule file: a GeoNames city and/or the names written out."""
+
+    gazetteer: str | int | None = Field(
+        default=None, description='a GeoNames city: "Misratah, LY" or a geonameid'
+    )
+    aliases: list[str] = Field(default=[], description="more names, as the news spells them")
+
+    @model_validator(mode="after")
+    def _has_names(self) -> PlaceSettings:
+        if self.gazetteer is None and not self.aliases:
+            raise ValueError("a place needs a gazetteer city or aliases")
+        return self
+
+
+class ExampleStory(_Strict):
+    """A rule test's story given field by field."""
+
+    title: str = ""
+    summary: str = ""
+    content: str = ""
+
+
+# A plain string is a headline.
+RuleExample = str | ExampleStory
+
+
+class RuleTests(_Strict):
+    match: list[RuleExample] = Field(default=[], description="texts the rule must match")
+    reject: list[RuleExample] = Field(default=[], description="texts the rule must not match")
+
+
 class RuleSettings(_Strict):
     id: str = Field(pattern=_NAME)
     query: str = Field(min_length=1)
@@ -137,6 +171,15 @@ class RuleSettings(_Strict):
     name: str | None = None
     description: str | None = None
     enabled: bool = True
+    severity: RuleSeverity = RuleSeverity.NORMAL
+    tests: RuleTests = RuleTests()
+
+
+class RulesFile(_Strict):
+    """One file of rules/: what `monitor schema` describes to editors."""
+
+    places: dict[str, PlaceSettings] = {}
+    rules: list[RuleSettings] = []
 
 
 @dataclass
@@ -290,26 +333,80 @@ def _load_rules(
     """The enabled rules, every problem of the rule files, and the channels the rules use.
     With `channels` None (monitor.yaml unreadable) channel names are not checked."""
     rule_dir = directory / "rules"
-    files = sorted(rule_dir.glob("*.yaml")) + sorted(rule_dir.glob("*.yml"))
+    files = rule_files(rule_dir)
+    rules, problems, routed = _load_rule_files(files, channels)
+    if not files:
+        problems.append(Problem(shown_path(rule_dir), 1, 1, "no rule files (rules/*.yaml)"))
+    return rules, problems, routed
+
+
+def rule_files(path: Path) -> list[Path]:
+    """A rules directory's *.yaml and *.yml files, in name order; a file is itself."""
+    if not path.is_dir():
+        return [path]
+    return sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+
+
+def load_rules(
+    path: Path | str, channels: Sequence[str] | None = None
+) -> tuple[list[Rule], list[Problem]]:
+    """The enabled rules of one rule file or a directory of them (an edited rule set for
+    `monitor backtest`), and their problems; channel names are checked only if given."""
+    files = rule_files(Path(path))
+    if not files or not files[0].exists():
+        return [], [Problem(shown_path(Path(path)), 1, 1, "no rule files here")]
+    rules, problems, _ = _load_rule_files(files, channels)
+    return rules, problems
+
+
+def _load_rule_files(
+    files: Sequence[Path], channels: Sequence[str] | None
+) -> tuple[list[Rule], list[Problem], set[str]]:
     problems: list[Problem] = []
     rules: list[Rule] = []
     routed: set[str] = set()
     seen: dict[str, str] = {}
     known = None if channels is None else {*channels, CONSOLE}
-    for path in files:
-        reader = FileReader(path, shown_path(path))
-        for entry in reader.items(reader.load(), "rules"):
+    places: dict[str, PlaceSettings] = {}
+    loaded = [(reader, reader.load()) for reader in (FileReader(p, shown_path(p)) for p in files)]
+    # Places first, from every file: a rule may use a place set defined in another file.
+    for reader, root in loaded:
+        _read_places(reader, root, places)
+    for reader, root in loaded:
+        for entry in reader.items(root, "rules", beside=("places",)):
             settings = validate(reader, RuleSettings, entry)
             if settings is None:
                 continue
             rule = _compile_rule(reader, entry, settings, known, seen)
+            if rule is not None:
+                _run_rule_tests(reader, entry, settings.tests, rule)
             if rule is not None and settings.enabled:
                 rules.append(rule)
                 routed.update(rule.channels)
         problems.extend(reader.problems)
-    if not files:
-        problems.append(Problem(shown_path(rule_dir), 1, 1, "no rule files (rules/*.yaml)"))
     return rules, problems, routed
+
+
+def _read_places(reader: FileReader, root: Any, places: dict[str, PlaceSettings]) -> None:
+    """Validate a rule file's `places:` into `places`; a place id defined twice is an error."""
+    section = root.get("places") if isinstance(root, dict) else None
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        reader.problem(*position(root, "places", of_value=True), "'places' must be a mapping")
+        return
+    for place_id, spec in section.items():
+        where = position(section, place_id)
+        if not re.match(_NAME, str(place_id)):
+            reader.problem(*where, f"place id {place_id!r}: use letters, digits, '.', '_', '-'")
+            continue
+        settings = validate(reader, PlaceSettings, spec)
+        if settings is None:
+            continue
+        if place_id in places:
+            reader.problem(*where, f"duplicate place {place_id!r}")
+            continue
+        places[place_id] = settings
 
 
 def _compile_rule(
@@ -350,7 +447,44 @@ def _compile_rule(
         name=settings.name or settings.id,
         query=query,
         channels=tuple(dict.fromkeys(settings.channels)),
+        severity=settings.severity.value,
     )
+
+
+def rules_schema() -> str:
+    """The JSON Schema of one rules file, as `monitor schema` prints it."""
+    schema = RulesFile.model_json_schema()
+    schema["title"] = "monitor rules file"
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def _example_story(example: RuleExample, index: int) -> Story:
+    fields = ExampleStory(title=example) if isinstance(example, str) else example
+    return Story(
+        feed="rule-test",
+        guid=str(index),
+        link="",
+        title=fields.title,
+        summary=fields.summary,
+        content=fields.content,
+    )
+
+
+def _run_rule_tests(reader: FileReader, entry: CommentedMap, tests: RuleTests, rule: Rule) -> None:
+    """A rule's own tests: each `match` text must fire it and each `reject` text must not;
+    a failure is an error at that text's line, so the rule is never run as it stands."""
+    matcher = Matcher([rule])
+    for expected, examples in ((True, tests.match), (False, tests.reject)):
+        for i, example in enumerate(examples):
+            fired = matcher.match(_example_story(example, i))
+            if bool(fired) is expected:
+                continue
+            where = position(entry["tests"]["match" if expected else "reject"], i)
+            if expected:
+                reader.problem(*where, f"rule test: {rule.id} does not match this text")
+            else:
+                terms = ", ".join(fired[0].terms)
+                reader.problem(*where, f"rule test: {rule.id} matches this text ({terms})")
 
 
 def load_config(directory: Path | str, env: Mapping[str, str] | None = None) -> Config:

@@ -29,6 +29,7 @@ class Rule:
     name: str
     query: Node
     channels: tuple[str, ...] = ()
+    severity: str = "normal"
 
 
 def fuzz_budget(term: Term) -> int:

@@ -17,6 +17,15 @@ class BacklogPolicy(StrEnum):
     ALERT = "alert"  # alert as usual (the bundled seed feed, whose story is from 2020)
 
 
+class RuleSeverity(StrEnum):
+    """How much a rule's story matters to the desk; delivery routes and rate-limits by it."""
+
+    INFO = "info"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
 class PollStatus(StrEnum):
     """How one poll of a feed ended."""
 
@@ -125,11 +134,12 @@ class NewStory:
 
 @dataclass(frozen=True)
 class StoredStory:
-    """A story the store accepted as new, with the id it was given and its alerts queued."""
+    """A story the store holds: the id it was given, its alerts queued, when it was stored."""
 
     id: int
     story: Story
     alerts: int = 0
+    first_seen: datetime | None = None
 
 
 @dataclass(frozen=True)

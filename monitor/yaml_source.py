@@ -7,7 +7,7 @@ are mapped back onto those nodes here. Nothing here knows what monitor's files m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -109,8 +109,9 @@ class FileReader:
                     break
             self.problem(line, col, message(err))
 
-    def items(self, root: Any, key: str) -> Iterator[Any]:
-        """The entries of a top-level list such as `feeds:` or `rules:`."""
+    def items(self, root: Any, key: str, *, beside: Collection[str] = ()) -> Iterator[Any]:
+        """The entries of a top-level list such as `feeds:` or `rules:`; the top-level keys
+        in `beside` (a rule file's `places:`) may stand next to it."""
         if root is None:
             if not self.problems:
                 self.problem(1, 1, f"the file is empty; expected a '{key}:' list")
@@ -119,7 +120,7 @@ class FileReader:
             self.problem(*start(root), f"expected a mapping with a '{key}:' list")
             return
         for other in root:
-            if other != key:
+            if other != key and other not in beside:
                 self.problem(*position(root, other), f"unknown key {other!r} (expected {key!r})")
         entries = root.get(key)
         if not isinstance(entries, list):

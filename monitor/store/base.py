@@ -16,7 +16,7 @@ The contract, for every backend:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -114,6 +114,10 @@ class Store(Protocol):
     ) -> AlertStatus:
         """The claimed attempt failed: the alert stays pending (its lease is the backoff)
         or, after max_attempts, is failed for good. Returns its new status."""
+
+    def stories_since(self, since: datetime) -> Iterator[StoredStory]:
+        """The stories stored at or after `since`, oldest first, with `first_seen` set (for
+        a backtest). Read-only; yields as it reads, so a year of stories is not all in memory."""
 
     def feed_statuses(self) -> list[FeedStatus]:
         """Every stored feed's polling state, by name. Read-only."""

@@ -7,7 +7,7 @@ so what the pipeline's tests see through it is what the daemon sees through SQLi
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -50,7 +50,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._feeds: dict[str, _FeedRow] = {}
-        self._stories: list[Story] = []
+        self._stories: list[StoredStory] = []
         self._keys: dict[IdentityKey, str] = {}  # key → the feed that owns it
         self._alerts: dict[int, _AlertRow] = {}
         self._closed = False
@@ -120,8 +120,8 @@ class MemoryStore:
                     continue
                 for key in identity_keys(story):
                     self._keys.setdefault(key, story.feed)
-                self._stories.append(story)
-                story_id = len(self._stories)
+                story_id = len(self._stories) + 1
+                self._stories.append(StoredStory(story_id, story, len(item.alerts), now))
                 for planned in item.alerts:
                     alert_id = len(self._alerts) + 1
                     self._alerts[alert_id] = _AlertRow(
@@ -134,7 +134,7 @@ class MemoryStore:
                             created_at=now,
                         )
                     )
-                stored.append(StoredStory(story_id, story, len(item.alerts)))
+                stored.append(self._stories[-1])
             return stored
 
     def _due(self, row: _AlertRow, now: datetime) -> bool:
@@ -212,10 +212,16 @@ class MemoryStore:
                     last_error=row.last_error,
                     next_poll_at=row.next_poll_at,
                     failures=row.failures,
-                    stories=sum(1 for s in self._stories if s.feed == name),
+                    stories=sum(1 for s in self._stories if s.story.feed == name),
                 )
                 for name, row in sorted(self._feeds.items())
             ]
+
+    def stories_since(self, since: datetime) -> Iterator[StoredStory]:
+        with self._lock:
+            self._check_open()
+            found = [s for s in self._stories if s.first_seen is not None and s.first_seen >= since]
+        yield from found
 
     def recent_alerts(self, limit: int = 50) -> list[Alert]:
         with self._lock:

@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TextIO, TypeVar
@@ -439,7 +439,7 @@ class SQLiteStore:
                 assert cursor.lastrowid is not None
                 key_rows.append((cursor.lastrowid, story.feed, keys))
                 self._add_matches_and_alerts(cursor.lastrowid, item, now)
-                added.append(StoredStory(cursor.lastrowid, story, len(item.alerts)))
+                added.append(StoredStory(cursor.lastrowid, story, len(item.alerts), now))
             _insert_keys(self.db, key_rows)
         return added
 
@@ -475,6 +475,25 @@ class SQLiteStore:
                 ORDER BY a.id LIMIT ?""",
             [_iso(now), *skip, limit],
         )
+
+    def stories_since(self, since: datetime) -> Iterator[StoredStory]:
+        after = 0
+        while page := self._stories_page(since, after):
+            yield from page
+            after = page[-1].id
+
+    @_locked
+    def _stories_page(self, since: datetime, after: int, limit: int = 1000) -> list[StoredStory]:
+        # A page at a time under the lock, so a long backtest never holds it between pages.
+        rows = self.db.query(
+            """SELECT s.*, (SELECT count(*) FROM alerts a WHERE a.story_id = s.id) AS alerts
+               FROM stories s WHERE s.first_seen >= ? AND s.id > ? ORDER BY s.id LIMIT ?""",
+            [_iso(since), after, limit],
+        )
+        return [
+            StoredStory(row["id"], _story(row), row["alerts"], _dt(row["first_seen"]))
+            for row in rows
+        ]
 
     @_locked
     def recent_alerts(self, limit: int = 50) -> list[Alert]:
@@ -575,8 +594,8 @@ def _dump_matches(matches: Sequence[Match]) -> str:
     )
 
 
-def _alert(row: dict[str, Any]) -> Alert:
-    story = Story(
+def _story(row: dict[str, Any]) -> Story:
+    return Story(
         feed=row["feed"],
         guid=row["guid"],
         link=row["link"] or "",
@@ -587,6 +606,10 @@ def _alert(row: dict[str, Any]) -> Alert:
         authors=tuple(json.loads(row["authors"] or "[]")),
         tags=tuple(json.loads(row["tags"] or "[]")),
     )
+
+
+def _alert(row: dict[str, Any]) -> Alert:
+    story = _story(row)
     matches = tuple(
         Match(m["rule_id"], m["rule_name"], tuple(m["terms"]), tuple(m.get("channels", [])))
         for m in json.loads(row["matches"] or "[]")

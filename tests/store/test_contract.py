@@ -262,3 +262,24 @@ def test_a_closed_store_raises_store_error(backend: Store) -> None:
     backend.close()
     with pytest.raises(StoreError):
         backend.due_feeds(NOW)
+
+
+def test_stories_since_gives_the_stored_stories_oldest_first(store: Store) -> None:
+    later = NOW + timedelta(days=3)
+    store.add_stories([NewStory(story("g1"))], NOW)
+    planned = (PlannedAlert("slack", (RULE,)),)
+    store.add_stories([NewStory(story("g2", link="https://ex.org/b"), (RULE,), planned)], later)
+    every = list(store.stories_since(NOW - timedelta(days=1)))
+    assert [(s.story.guid, s.first_seen, s.alerts) for s in every] == [
+        ("g1", NOW, 0),
+        ("g2", later, 1),
+    ]
+    assert every[1].story == story("g2", link="https://ex.org/b")
+    assert [s.story.guid for s in store.stories_since(later)] == ["g2"]
+    assert list(store.stories_since(later + timedelta(seconds=1))) == []
+
+
+def test_stories_since_reads_past_one_page(store: Store) -> None:
+    many = [story(f"g{i}", link=f"https://ex.org/{i}") for i in range(2500)]
+    store.add_stories([NewStory(s) for s in many], NOW)
+    assert [s.story.guid for s in store.stories_since(NOW)] == [s.guid for s in many]
