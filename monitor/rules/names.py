@@ -2,13 +2,14 @@
 
 A word is a spelling of a name when
   * the curated data (data/name_variants.yaml) lists both in one group, or
-  * it has the name's consonant skeleton (`spelling_key`: q/g/k/gh/kh one class, d/dh/th
-    one, s/z one, f/ph/v one; vowels, y, doubled letters and a final -ah/-eh
-    dropped), its vowel-folded form is within the tolerance (default 1 edit) of the name's,
-    and it is not a common English word (data/common_words.txt, derived from wordfreq).
-Names whose skeleton is shorter than 3 consonants (Zawiya is "s") match only curated
-spellings: a fuzzy match on so little would fire on ordinary words. Arabic script is
-transliterated with anyascii; it writes no short vowels, so it is compared by skeleton alone.
+  * it has the skeleton (`spelling_key`) of the name or of a one-word spelling of its group:
+    q/g/k/gh/kh one class, d/dh/th one, s/z one, f/ph/v one; vowels and y, doubled letters
+    and a final -ah/-eh dropped ("Qaddafi" and "Kadhafi" are both "kdf"); its vowel-folded
+    form is within the tolerance of that spelling's (default 1 edit, 0 for a 3-consonant
+    skeleton); and it is not a common English word (data/common_words.txt, from wordfreq).
+Skeletons shorter than 3 consonants (Zawiya is "sw") match only curated spellings: so
+little would fire on ordinary words. Arabic script is transliterated with anyascii; it writes
+no short vowels, so an Arabic-script word is compared by skeleton alone.
 
 This is not Lucene's edit distance: `~N` tunes the vowel-folded distance within one skeleton.
 """
