@@ -192,14 +192,22 @@ class Gazetteer:
         for city in self.cities:
             self._by_main.setdefault(name_key(city.name), []).append(city)
 
-    @functools.cached_property
-    def _by_alternate(self) -> dict[str, list[City]]:
-        # Built only when a reference is not a main name: most rules never need it.
-        index: dict[str, list[City]] = {}
-        for city in self.cities:
-            for key in {name_key(name) for name in city.names}:
-                index.setdefault(key, []).append(city)
-        return index
+    def _by_alternate(self, key: str) -> list[City]:
+        """Cities with an alternate name of this key.
+
+        A scan, not an index: an index of ~300,000 names would cost 0.5 s and 20 MB for
+        a lookup most rules never make. The key's longest word, searched in the raw
+        names, picks the few cities whose names are then compared in full.
+        """
+        probe = max(key.split(), key=len, default="")
+        if not probe:
+            return []
+        return [
+            city
+            for city in self.cities
+            if probe in city.joined_names.lower()
+            and any(name_key(name) == key for name in city.names)
+        ]
 
     def by_id(self, geonameid: int) -> City:
         """The city with this geonameid, or a PlaceError."""
@@ -219,7 +227,7 @@ class Gazetteer:
             )
         key = name_key(name)
         # A city's main name wins; alternate names are the fallback ("Misrata, LY").
-        fits = self._by_main.get(key) or self._by_alternate.get(key, [])
+        fits = self._by_main.get(key) or self._by_alternate(key)
         if country:
             in_country = [city for city in fits if city.country == country.upper()]
             if not in_country:
@@ -242,8 +250,11 @@ class Gazetteer:
             return f"gazetteer {reference!r}: no such city in {country}; there is {where}"
         pool = [c for c in self.cities if c.country == country] if country else self.cities
         choices = {i: name_key(city.name) for i, city in enumerate(pool)}
-        close = process.extract(name_key(name), choices, scorer=fuzz.WRatio, limit=5)
-        hint = "; ".join(pool[index].label() for _, score, index in close if score >= 60)
+        # Plain ratio: WRatio's partial matching suggests "Bern" for "Bengazhi".
+        close = process.extract(
+            name_key(name), choices, scorer=fuzz.ratio, limit=5, score_cutoff=70
+        )
+        hint = "; ".join(pool[index].label() for _, _, index in close)
         return f"gazetteer {reference!r}: no such city" + (
             f"; did you mean {hint}?" if hint else ""
         )

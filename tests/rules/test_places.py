@@ -156,6 +156,8 @@ def test_a_country_code_or_an_alternate_name_picks_one_city(reference: str, expe
         ("Misratah, Libya", ["'Libya' is not a two-letter country code"]),
         ("Misratta, LY", ["no such city", "did you mean", "Misratah, LY (geonameid 2214846"]),
         ("Bengazhi", ["no such city", "Benghazi, LY"]),
+        ("Tripolli", ["did you mean", "Tripoli, LY", "Tripoli, LB"]),
+        ("Qwxyz", ["gazetteer 'Qwxyz': no such city"]),
         (", LY", ["write 'Name, CC' or a geonameid"]),
         (1, ["no city with geonameid 1"]),
     ],
