@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench check clean
+.PHONY: run test lint typecheck unit bench check data clean
 
 # A venv with the project and its test extras, rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -25,8 +25,8 @@ check: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor tests bench
-	$(BIN)/ruff format --check monitor tests bench
+	$(BIN)/ruff check monitor tests bench tools
+	$(BIN)/ruff format --check monitor tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -38,6 +38,14 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/soak.py
+
+## data: rebuild the derived data files in monitor/rules/data/ and show any difference
+## (needs the registries: installs the data-build extra; not part of `make test`)
+data: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[data-build]'
+	$(BIN)/python tools/common_words.py
+	$(BIN)/python tools/build_gazetteer.py
+	git diff --stat --exit-code monitor/rules/data
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

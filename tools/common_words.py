@@ -2,9 +2,9 @@
 
 `name~` rejects a spelling that is a common English word ("after" is never Haftar). wordfreq
 has the frequencies but installs tens of megabytes of data, so its commonest words are
-derived once into a small committed list; wordfreq is only a dev extra (`.[names-data]`).
+derived once into a small committed list; wordfreq is only a build extra (`make data`).
 
-    python bench/common_words.py            # rewrites the data file
+    python tools/common_words.py            # rewrites the data file
 """
 
 from __future__ import annotations
