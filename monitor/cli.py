@@ -28,6 +28,7 @@ from monitor.models import Alert, Feed, Match, PollStatus, Story
 from monitor.notify import Notifier, build_channels
 from monitor.pipeline import Pipeline, read_feed, utcnow
 from monitor.render import plural, render
+from monitor.rules.places import PlaceError, resolve_place
 from monitor.schedule import Daemon
 from monitor.store import FeedStatus
 from monitor.store.sqlite import SQLiteStore
@@ -471,6 +472,31 @@ def _print_backtest_json(report: BacktestReport, *, with_changes: bool) -> None:
             "sample": [s.story.title for s in reversed(hits.sample)],
         }
         click.echo(json.dumps(totals, ensure_ascii=False))
+
+
+@cli.command()
+@common_options
+@click.option("--gazetteer", help='Look a city up directly: "Misratah, LY" or a geonameid.')
+@click.argument("place", required=False)
+def places(config_dir: str, db: str | None, gazetteer: str | None, place: str | None) -> None:
+    """The names a place set will match: PLACE from the rule files' `places:` (all of them
+    when omitted), or a gazetteer city with --gazetteer."""
+    if gazetteer is not None:
+        reference: str | int = int(gazetteer) if gazetteer.isdigit() else gazetteer
+        try:
+            found = [resolve_place(gazetteer, gazetteer=reference, aliases=())]
+        except PlaceError as e:
+            raise click.ClickException(str(e)) from e
+    else:
+        config = _load(config_dir)
+        if place is not None and place not in config.places:
+            known = ", ".join(sorted(config.places)) or "none"
+            raise click.ClickException(f"no place {place!r} in the rule files; places: {known}")
+        found = [p for p in config.places.values() if place in (None, p.id)]
+    for names in found:
+        click.echo(f"@{names.id}: {plural(len(names.names), 'name')}")
+        for name in names.names:
+            click.echo(f"  {name}")
 
 
 @cli.command()

@@ -31,6 +31,7 @@ from monitor.fetch import Source, local_path, source_kind
 from monitor.match import Matcher, Rule
 from monitor.models import BacklogPolicy, Feed, RuleSeverity, Story
 from monitor.query import parse_query
+from monitor.rules.places import PlaceError, PlaceNames, resolve_place
 from monitor.yaml_source import (
     FileReader,
     position,
@@ -191,6 +192,7 @@ class Config:
     feeds: list[Feed] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    places: dict[str, PlaceNames] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -327,17 +329,26 @@ def _resolve_url(url: str, directory: Path) -> str:
     return str(path if path.is_absolute() else (directory / path).resolve())
 
 
-def _load_rules(
-    directory: Path, channels: Sequence[str] | None
-) -> tuple[list[Rule], list[Problem], set[str]]:
-    """The enabled rules, every problem of the rule files, and the channels the rules use.
-    With `channels` None (monitor.yaml unreadable) channel names are not checked."""
+@dataclass
+class RuleSet:
+    """What a set of rule files holds: the enabled rules, the place sets they may use, the
+    channels the rules route to, and every problem found."""
+
+    rules: list[Rule] = field(default_factory=list)
+    places: dict[str, PlaceNames] = field(default_factory=dict)
+    routed: set[str] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _load_rules(directory: Path, channels: Sequence[str] | None) -> RuleSet:
+    """The config directory's rules/. With `channels` None (monitor.yaml unreadable)
+    channel names are not checked."""
     rule_dir = directory / "rules"
     files = rule_files(rule_dir)
-    rules, problems, routed = _load_rule_files(files, channels)
+    loaded = _load_rule_files(files, channels)
     if not files:
-        problems.append(Problem(shown_path(rule_dir), 1, 1, "no rule files (rules/*.yaml)"))
-    return rules, problems, routed
+        loaded.problems.append(Problem(shown_path(rule_dir), 1, 1, "no rule files (rules/*.yaml)"))
+    return loaded
 
 
 def rule_files(path: Path) -> list[Path]:
@@ -355,23 +366,18 @@ def load_rules(
     files = rule_files(Path(path))
     if not files or not files[0].exists():
         return [], [Problem(shown_path(Path(path)), 1, 1, "no rule files here")]
-    rules, problems, _ = _load_rule_files(files, channels)
-    return rules, problems
+    loaded = _load_rule_files(files, channels)
+    return loaded.rules, loaded.problems
 
 
-def _load_rule_files(
-    files: Sequence[Path], channels: Sequence[str] | None
-) -> tuple[list[Rule], list[Problem], set[str]]:
-    problems: list[Problem] = []
-    rules: list[Rule] = []
-    routed: set[str] = set()
+def _load_rule_files(files: Sequence[Path], channels: Sequence[str] | None) -> RuleSet:
+    found = RuleSet()
     seen: dict[str, str] = {}
     known = None if channels is None else {*channels, CONSOLE}
-    places: dict[str, PlaceSettings] = {}
     loaded = [(reader, reader.load()) for reader in (FileReader(p, shown_path(p)) for p in files)]
     # Places first, from every file: a rule may use a place set defined in another file.
     for reader, root in loaded:
-        _read_places(reader, root, places)
+        _read_places(reader, root, found.places)
     for reader, root in loaded:
         for entry in reader.items(root, "rules", beside=("places",)):
             settings = validate(reader, RuleSettings, entry)
@@ -381,14 +387,16 @@ def _load_rule_files(
             if rule is not None:
                 _run_rule_tests(reader, entry, settings.tests, rule)
             if rule is not None and settings.enabled:
-                rules.append(rule)
-                routed.update(rule.channels)
-        problems.extend(reader.problems)
-    return rules, problems, routed
+                found.rules.append(rule)
+                found.routed.update(rule.channels)
+        found.problems.extend(reader.problems)
+    return found
 
 
-def _read_places(reader: FileReader, root: Any, places: dict[str, PlaceSettings]) -> None:
-    """Validate a rule file's `places:` into `places`; a place id defined twice is an error."""
+def _read_places(reader: FileReader, root: Any, places: dict[str, PlaceNames]) -> None:
+    """Validate and resolve a rule file's `places:` into `places`: each place set's names
+    (aliases, and the gazetteer city's). A place id defined twice, a city the gazetteer
+    does not know or cannot tell apart, is an error at its line."""
     section = root.get("places") if isinstance(root, dict) else None
     if section is None:
         return
@@ -406,7 +414,13 @@ def _read_places(reader: FileReader, root: Any, places: dict[str, PlaceSettings]
         if place_id in places:
             reader.problem(*where, f"duplicate place {place_id!r}")
             continue
-        places[place_id] = settings
+        try:
+            places[place_id] = resolve_place(
+                str(place_id), gazetteer=settings.gazetteer, aliases=settings.aliases
+            )
+        except PlaceError as e:
+            at = "gazetteer" if "gazetteer" in spec else "aliases"
+            reader.problem(*position(spec, at, of_value=True), str(e))
 
 
 def _compile_rule(
@@ -501,7 +515,8 @@ def load_config(directory: Path | str, env: Mapping[str, str] | None = None) -> 
     # Even when monitor.yaml is unusable, read the rest so that one `monitor check` shows
     # every problem.
     feeds, feed_problems = _load_feeds(directory, settings.poll.interval)
-    rules, rule_problems, routed = _load_rules(directory, channels)
+    rule_set = _load_rules(directory, channels)
+    rules, rule_problems, routed = rule_set.rules, rule_set.problems, rule_set.routed
     if monitor_problems:
         raise ConfigError(monitor_problems + feed_problems + rule_problems)
     # A rule that failed to load may well use a channel: "unused" would be a false lead.
@@ -510,7 +525,12 @@ def load_config(directory: Path | str, env: Mapping[str, str] | None = None) -> 
         directory, settings, data, routed if rules_complete else None, env
     )
     return Config(
-        directory, settings, feeds, rules, feed_problems + rule_problems + channel_problems
+        directory,
+        settings,
+        feeds,
+        rules,
+        feed_problems + rule_problems + channel_problems,
+        rule_set.places,
     )
 
 

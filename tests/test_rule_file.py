@@ -164,3 +164,48 @@ def test_the_shipped_schema_is_what_monitor_schema_prints(run_cli: RunCli) -> No
     for path in (ROOT / "config" / "rules").glob("*.yaml"):
         first = path.read_text(encoding="utf-8").splitlines()[0]
         assert first == "# yaml-language-server: $schema=../rules.schema.json", path
+
+
+def test_place_sets_are_resolved_and_listed(
+    make_config: MakeConfig, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = (
+        "places:\n"
+        "  misrata: {gazetteer: 'Misratah, LY', aliases: [Masrata]}\n"
+        "  abu-qurayn: {aliases: [Abu Qurayn, Abugrein]}\n"
+        "rules:\n  - {id: r, query: Libya, channels: [console]}\n"
+    )
+    directory = make_config(rules={"r.yaml": text})
+    config = load_config(directory)
+    assert config.places["abu-qurayn"].names == ("Abu Qurayn", "Abugrein")
+    misrata = config.places["misrata"].names
+    assert misrata[0] == "Masrata" and {"Misurata", "مصراتة"} <= set(misrata)
+    listed = run_cli("places", "misrata", "--config", str(directory))
+    assert listed.exit_code == 0
+    assert listed.stdout.splitlines()[:2] == [f"@misrata: {len(misrata)} names", "  Masrata"]
+    unknown = run_cli("places", "benghazi", "--config", str(directory))
+    assert unknown.exit_code == 1
+    assert "no place 'benghazi' in the rule files; places: abu-qurayn, misrata" in unknown.output
+
+
+def test_a_gazetteer_city_that_fits_several_is_an_error_at_its_value(
+    make_config: MakeConfig, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = (
+        "places:\n  tripoli: {gazetteer: Tripoli}\n"
+        "rules:\n  - {id: r, query: x, channels: [console]}\n"
+    )
+    code, lines = check_lines(run_cli, make_config(rules={"r.yaml": text}))
+    assert code == 1
+    [line] = lines
+    assert line.startswith("config/rules/r.yaml:2:24: place 'tripoli': gazetteer 'Tripoli' fits")
+    assert "Tripoli, LY (geonameid 2210247" in line and "Tripoli, LB" in line
+
+
+def test_places_looks_a_city_up_directly(run_cli: RunCli) -> None:
+    found = run_cli("places", "--gazetteer", "Sirte, LY")
+    assert found.exit_code == 0 and "سرت" in found.stdout
+    by_id = run_cli("places", "--gazetteer", "2210247")
+    assert by_id.exit_code == 0 and "Tripoli" in by_id.stdout
