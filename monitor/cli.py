@@ -21,11 +21,11 @@ import click
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, FetchError, ParseError, Problem, StoreError
 from monitor.fetch import Fetcher, FetchLimits
-from monitor.match import Matcher
 from monitor.models import Alert, Feed, Match, PollStatus, Story
 from monitor.notify import Notifier, build_channels
 from monitor.pipeline import Pipeline, read_feed, utcnow
 from monitor.render import plural, render
+from monitor.rules.matcher import Matcher
 from monitor.schedule import Daemon
 from monitor.store import FeedStatus
 from monitor.store.sqlite import SQLiteStore

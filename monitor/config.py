@@ -27,9 +27,8 @@ from ruamel.yaml.comments import CommentedMap
 
 from monitor.errors import ConfigError, Problem, QueryError, Severity
 from monitor.fetch import Source, local_path, source_kind
-from monitor.match import Rule
 from monitor.models import BacklogPolicy, Feed
-from monitor.query import parse_query
+from monitor.rules import Rule, parse_query
 from monitor.yaml_source import (
     FileReader,
     position,
@@ -339,7 +338,7 @@ def _compile_rule(
             )
             ok = False
     try:
-        query = parse_query(settings.query)
+        query = parse_query(settings.query).node
     except QueryError as e:
         reader.problem(*value_position(reader, entry, "query", e.column), f"query: {e.message}")
         return None
