@@ -17,7 +17,7 @@ from functools import cached_property, lru_cache
 from monitor.models import Story
 from monitor.rules import names
 from monitor.rules.nodes import FIELDS
-from monitor.text import Token, tokenize
+from monitor.text import _WORD, Token, fold, tokenize
 
 # The same words as monitor.text's tokenizer, on ASCII text where folding is lower():
 # findall on the lowered text is several times faster than folding word by word.
@@ -38,10 +38,12 @@ class FieldText:
         # Feeds that escape twice leave "&amp;" in the parsed text; a rule means the letters.
         self.text = html.unescape(text) if "&" in text else text
         self.ascii = self.text.isascii()
+        # Elsewhere the tokenizer's own pattern, so word i is token i, folding only the
+        # words that need more than lower() (a curly quote makes a whole text non-ASCII).
         self.words: list[str] = (
             _ASCII_WORD.findall(self.text.lower())
             if self.ascii
-            else [t.folded for t in self.tokens]
+            else [w.lower() if w.isascii() else fold(w) for w in _WORD.findall(self.text)]
         )
 
     @cached_property
@@ -96,7 +98,7 @@ class Document:
     @cached_property
     def vocabulary(self) -> frozenset[str]:
         """Every distinct folded word of every field: what the presearcher looks up."""
-        return frozenset(w for f in self.fields for w in f.words)
+        return frozenset().union(*(f.words for f in self.fields))
 
     def field_index(self, name: str) -> int:
         """The position of a field by name."""

@@ -20,6 +20,9 @@ from monitor.rules.evaluate import (
 )
 from monitor.rules.matcher import Rule
 from monitor.rules.nodes import FIELDS, And, Near, Node, Not, Or, Phrase, Place, Scope, Term
+from monitor.text import fold
+
+_Found = tuple[int, int, int, "Hit"]  # field, first and last word, and the hit there
 
 
 @dataclass(frozen=True)
@@ -49,14 +52,21 @@ def explain(rule: Rule, story: Story) -> Explanation:
     """Why `rule` does or does not match `story`."""
     doc = Document.of(story)
     found = evaluate(rule.query, doc)
-    hits: dict[Hit, None] = {}
-    _collect(rule.query, doc, ALL_FIELDS, hits)
+    found_hits: list[_Found] = []
+    _collect(rule.query, doc, ALL_FIELDS, found_hits)
+    # In text order, each once; where two names of a place find the same words, the
+    # name spelled as the story spells it explains them best.
+    hits: dict[tuple[str, int, int, str], Hit] = {}
+    for f, start, _end, hit in sorted(found_hits, key=lambda h: (h[0], h[1], -h[2])):
+        key = (hit.query, f, start, hit.text)
+        if key not in hits or fold(hit.text) == fold(hit.why.rsplit(", name ", 1)[-1]):
+            hits[key] = hit
     return Explanation(
         rule=rule.id,
         matched=found is not None,
         terms=matched_terms(doc, found) if found is not None else (),
         failed=() if found is not None else tuple(_failed(rule.query, doc, ALL_FIELDS)),
-        hits=tuple(hits),
+        hits=tuple(dict.fromkeys(hits.values())),
     )
 
 
@@ -81,7 +91,7 @@ def _scoped(name: str, fields: tuple[int, ...]) -> tuple[int, ...]:
     return (f,) if f in fields else ()
 
 
-def _collect(node: Node, doc: Document, fields: tuple[int, ...], out: dict[Hit, None]) -> None:
+def _collect(node: Node, doc: Document, fields: tuple[int, ...], out: list[_Found]) -> None:
     """Every hit of the terms outside a NOT, with why each counts."""
     match node:
         case Term() | Phrase():
@@ -122,18 +132,21 @@ def _term(
     why: str,
     doc: Document,
     fields: tuple[int, ...],
-    out: dict[Hit, None],
+    out: list[_Found],
 ) -> None:
     if not (isinstance(term, Term) and term.spelling):
         for f, start, end in term_hits(doc, term, fields):
-            out[Hit(query, doc.fields[f].surface(start, end), FIELDS[f], why)] = None
+            out.append(
+                (f, start, end, Hit(query, doc.fields[f].surface(start, end), FIELDS[f], why))
+            )
         return
     # A `~` term: its spellings and its listed variants say different things.
     for f in fields:
         field = doc.fields[f]
         for p in word_positions(field, term):
-            out[Hit(query, field.surface(p, p), FIELDS[f], why)] = None
+            out.append((f, p, p, Hit(query, field.surface(p, p), FIELDS[f], why)))
         for variant in term.variants:
             for p in phrase_starts(field, variant, False):
-                surface = field.surface(p, p + len(variant) - 1)
-                out[Hit(query, surface, FIELDS[f], f"listed spelling of {_name(term)}")] = None
+                end = p + len(variant) - 1
+                listed = f"listed spelling of {_name(term)}"
+                out.append((f, p, end, Hit(query, field.surface(p, end), FIELDS[f], listed)))

@@ -82,8 +82,8 @@ def _cost(token: Token) -> int:
     kind, value = token
     if kind == WORD:
         return _word_cost(value)
-    # A prefix or a key stands for many words: broader than the word it came from.
-    return 20 if kind == START else max(4, 16 - 2 * len(value))
+    # A prefix or a key stands for many words: broader than a word of the same length.
+    return max(8, 36 - 4 * len(value)) if kind == START else max(4, 16 - 2 * len(value))
 
 
 def _rarest_word(words: tuple[str, ...]) -> str:
@@ -93,78 +93,133 @@ def _rarest_word(words: tuple[str, ...]) -> str:
 def index_tokens(node: Node) -> frozenset[Token] | None:
     """The tokens a story must contain one of for the query to match it, or None when
     no such set can be named (the rule must be checked on every story)."""
+    return _rarest(required_clauses(node))
+
+
+def required_clauses(node: Node) -> list[frozenset[Token]]:
+    """Token sets a story must meet each of (one token of every set) to match the query."""
     match node:
         case Term(word, prefix=True):
-            return frozenset({(START, word[:3])})
+            return [frozenset({(START, word)})]
         case Term(word, spelling=True, variants=variants):
             keys = {(KEY, k) for k in _spelling_keys(word)}
-            return frozenset(keys | {(WORD, _rarest_word(v)) for v in variants})
+            return [frozenset(keys | {(WORD, _rarest_word(v)) for v in variants})]
         case Term(word):
-            return frozenset({(WORD, word)})
-        case Phrase(words, spelling):
-            rarest = _rarest_word(words)
-            if spelling:
-                return frozenset((KEY, k) for k in _spelling_keys(rarest))
-            return frozenset({(WORD, rarest)})
+            return [frozenset({(WORD, word)})]
+        case Phrase(words, spelling=True):
+            return [frozenset((KEY, k) for k in _spelling_keys(w)) for w in words]
+        case Phrase(words):
+            return [frozenset({(WORD, w)}) for w in words]
         case Or(children) | Place(_, children):
             tokens: set[Token] = set()
             for child in children:
-                found = index_tokens(child)
+                # An alternative is met through any one of its required clauses' tokens;
+                # the rarest is enough, and one alternative with none leaves the OR none.
+                found = _rarest(required_clauses(child))
                 if found is None:
-                    return None
+                    return []
                 tokens |= found
-            return frozenset(tokens)
+            return [frozenset(tokens)]
         case And(children):
-            return _rarest(children)
+            return [clause for child in children for clause in required_clauses(child)]
         case Near(left, right):
-            return _rarest((left, right))
+            return required_clauses(left) + required_clauses(right)
         case Scope(_, child):
-            return index_tokens(child)
+            return required_clauses(child)
         case Not():
-            return None
+            return []
 
 
-def _rarest(children: Sequence[Node]) -> frozenset[Token] | None:
-    """The token set of the required clause a story is least likely to contain."""
-    options = [t for t in map(index_tokens, children) if t is not None]
-    if not options:
+def _rarest(clauses: Sequence[frozenset[Token]]) -> frozenset[Token] | None:
+    """The clause a story is least likely to meet, or None when there is none."""
+    if not clauses:
         return None
-    return min(options, key=lambda tokens: sum(map(_cost, tokens)))
+    return min(clauses, key=lambda tokens: sum(map(_cost, tokens)))
+
+
+class _StoryTokens:
+    """What the presearcher reads of a story: its words, their keys and first letters."""
+
+    def __init__(self, doc: Document, with_keys: bool) -> None:
+        self.words = doc.vocabulary
+        self.keys = frozenset(map(spelling_key, self.words)) if with_keys else frozenset()
+        starts: dict[str, list[str]] = {}
+        for word in self.words:
+            starts.setdefault(word[:3], []).append(word)
+        self.starts = starts
+
+    def has_prefix(self, prefix: str) -> bool:
+        return any(w.startswith(prefix) for w in self.starts.get(prefix[:3], ()))
+
+    def meets(self, clause: _Clause) -> bool:
+        words, keys, prefixes = clause
+        return (
+            not words.isdisjoint(self.words)
+            or not keys.isdisjoint(self.keys)
+            or any(map(self.has_prefix, prefixes))
+        )
+
+
+# One required clause split by kind: (words, keys, prefixes), for set tests on a story.
+_Clause = tuple[frozenset[str], frozenset[str], tuple[str, ...]]
+
+
+def _split(tokens: frozenset[Token]) -> _Clause:
+    return (
+        frozenset(v for k, v in tokens if k == WORD),
+        frozenset(v for k, v in tokens if k == KEY),
+        tuple(v for k, v in tokens if k == START),
+    )
 
 
 class RuleIndex:
-    """Queries indexed by token: which of them a story could match."""
+    """Queries indexed by token: which of them a story could match.
+
+    A rule is filed under the tokens of its rarest required clause; a story's words,
+    keys and prefixes pick the rules filed under them, and each of those must then meet
+    every other required clause before it is evaluated (Luwak's presearch, then a
+    cheap filter of token sets in place of a second index).
+    """
 
     def __init__(self, queries: Sequence[Node]) -> None:
-        index: dict[str, defaultdict[str, list[int]]] = {
-            kind: defaultdict(list) for kind in (WORD, START, KEY)
-        }
+        words: defaultdict[str, list[int]] = defaultdict(list)
+        keys: defaultdict[str, list[int]] = defaultdict(list)
+        # A prefix is filed under its first three letters, beside the whole prefix: one
+        # look-up per story word finds the bucket, and the prefix is then checked.
+        starts: defaultdict[str, defaultdict[str, list[int]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         always: list[int] = []
+        self._clauses: list[tuple[_Clause, ...]] = []
         for i, query in enumerate(queries):
-            tokens = index_tokens(query)
+            clauses = required_clauses(query)
+            tokens = _rarest(clauses)
+            # The filed clause is met by construction; the others are checked per story.
+            self._clauses.append(tuple(_split(c) for c in clauses if c is not tokens))
             if tokens is None:
                 always.append(i)
                 continue
             for kind, value in tokens:
-                index[kind][value].append(i)
+                if kind == START:
+                    starts[value[:3]][value].append(i)
+                else:
+                    (words if kind == WORD else keys)[value].append(i)
         self.always = tuple(always)
-        self._words = dict(index[WORD])
-        self._starts = dict(index[START])
-        self._keys = dict(index[KEY])
+        self._words, self._keys = dict(words), dict(keys)
+        self._starts = {k: tuple(v.items()) for k, v in starts.items()}
+        self._with_keys = bool(keys) or any(c[1] for cs in self._clauses for c in cs)
 
     def candidates(self, doc: Document) -> list[int]:
         """The positions of the queries the story could match, in order."""
+        story = _StoryTokens(doc, self._with_keys)
         found = set(self.always)
-        vocabulary = doc.vocabulary
-        words, starts, keys = self._words, self._starts, self._keys
-        for word in vocabulary & words.keys():
-            found.update(words[word])
-        if starts:
-            for start in {w[:3] for w in vocabulary} & starts.keys():
-                found.update(starts[start])
-        if keys:
-            for word in vocabulary:
-                ids = keys.get(spelling_key(word))
-                if ids:
+        for word in story.words & self._words.keys():
+            found.update(self._words[word])
+        for start in story.starts.keys() & self._starts.keys():
+            for prefix, ids in self._starts[start]:
+                if story.has_prefix(prefix):
                     found.update(ids)
-        return sorted(found)
+        for key in story.keys & self._keys.keys():
+            found.update(self._keys[key])
+        clauses, meets = self._clauses, story.meets
+        return sorted(i for i in found if all(map(meets, clauses[i])))
