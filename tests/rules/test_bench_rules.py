@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+from types import ModuleType
 
-from tests.conftest import ROOT
 
-
-def test_the_rules_benchmark_reports_rates_memory_and_a_baseline(corpus: Path) -> None:
-    spec = importlib.util.spec_from_file_location("bench_rules", ROOT / "bench" / "rules.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_the_rules_benchmark_reports_rates_memory_and_a_baseline(
+    corpus: Path, bench_rules: ModuleType
+) -> None:
+    bench = bench_rules
     stories = bench.load_stories(1, outlets=("bbc",))
     assert stories
     rows = bench.bench(stories, [10, 100], repeat=1, baseline_budget=2000)

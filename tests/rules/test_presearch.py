@@ -3,7 +3,6 @@ presearching never changes a result (real stories, real-looking rules)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import lzma
 from pathlib import Path
@@ -18,14 +17,6 @@ from monitor.rules import Matcher, Rule, parse_query
 from monitor.rules.places import PlaceNames
 from monitor.rules.presearch import WORD, index_tokens, required_clauses
 from tests.conftest import ROOT
-
-
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_rules", ROOT / "bench" / "rules.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tokens(query: str) -> set[tuple[str, str]] | None:
@@ -106,8 +97,10 @@ def table_rules() -> list[Rule]:
     ]
 
 
-def test_presearching_gives_the_same_matches_as_evaluating_every_rule(corpus: Path) -> None:
-    bench = load_bench()
+def test_presearching_gives_the_same_matches_as_evaluating_every_rule(
+    corpus: Path, bench_rules: ModuleType
+) -> None:
+    bench = bench_rules
     stories = real_stories(corpus, bench)
     queries, places = bench.generate_rules(stories, 300)
     rules = bench.compile_rules(queries, places) + table_rules()
