@@ -27,10 +27,11 @@ from typing import TypeVar
 import feedparser
 
 from monitor.config import load_config
-from monitor.match import IndexedText, Matcher, Rule
 from monitor.models import NewStory, Story
 from monitor.parse import parse_feed
-from monitor.query import parse_query
+from monitor.rules import parse_query
+from monitor.rules.document import Document
+from monitor.rules.matcher import Matcher, Rule
 from monitor.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
@@ -88,7 +89,7 @@ def synthetic_rules(stories: list[Story], count: int, seed: int = 7) -> list[Rul
     for i in range(count):
         a, b, c, d = rng.sample(words, 4)
         query = f'({a} OR {b}*) AND ({c} OR "{d} {a}") NOT {b}~'
-        rules.append(Rule(f"r{i}", f"r{i}", parse_query(query), ("console",)))
+        rules.append(Rule(f"r{i}", f"r{i}", parse_query(query).node, ("console",)))
     return rules
 
 
@@ -119,7 +120,7 @@ def bench_parse(repeat: int) -> list[tuple[str, str, str]]:
 
 
 def bench_match(stories: list[Story], repeat: int) -> list[tuple[str, str, str]]:
-    index_only = median_seconds(lambda: each(stories, lambda s: IndexedText(s.text)), repeat)
+    index_only = median_seconds(lambda: each(stories, lambda s: Document.of(s).vocabulary), repeat)
     rows = [
         (
             "match: index the story only (baseline)",

@@ -24,11 +24,11 @@ from pathlib import Path
 from monitor.config import load_config
 from monitor.errors import ParseError
 from monitor.fetch import Fetcher
-from monitor.match import Matcher
 from monitor.models import BacklogPolicy, Feed
 from monitor.notify import Notifier, build_channels
 from monitor.parse import parse_feed
 from monitor.pipeline import Pipeline
+from monitor.rules.matcher import Matcher
 from monitor.store.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from monitor.match import Matcher
 from monitor.models import StoredStory
+from monitor.rules import Matcher
 
 SAMPLE = 5  # headlines shown per rule
 

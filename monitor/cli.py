@@ -23,11 +23,11 @@ from monitor.backtest import backtest as run_backtest
 from monitor.config import Config, load_config, load_rules, parse_duration, rules_schema
 from monitor.errors import ConfigError, FetchError, ParseError, Problem, StoreError
 from monitor.fetch import Fetcher, FetchLimits
-from monitor.match import Matcher
 from monitor.models import Alert, Feed, Match, PollStatus, Story
 from monitor.notify import Notifier, build_channels
 from monitor.pipeline import Pipeline, read_feed, utcnow
 from monitor.render import plural, render
+from monitor.rules.matcher import Matcher
 from monitor.rules.places import PlaceError, resolve_place
 from monitor.schedule import Daemon
 from monitor.store import FeedStatus

@@ -28,9 +28,8 @@ from ruamel.yaml.comments import CommentedMap
 
 from monitor.errors import ConfigError, Problem, QueryError, Severity
 from monitor.fetch import Source, local_path, source_kind
-from monitor.match import Matcher, Rule
 from monitor.models import BacklogPolicy, Feed, RuleSeverity, Story
-from monitor.query import parse_query
+from monitor.rules import Matcher, Rule, parse_query
 from monitor.rules.places import PlaceError, PlaceNames, resolve_place
 from monitor.yaml_source import (
     FileReader,
@@ -383,7 +382,7 @@ def _load_rule_files(files: Sequence[Path], channels: Sequence[str] | None) -> R
             settings = validate(reader, RuleSettings, entry)
             if settings is None:
                 continue
-            rule = _compile_rule(reader, entry, settings, known, seen)
+            rule = _compile_rule(reader, entry, settings, known, seen, found.places)
             if rule is not None:
                 _run_rule_tests(reader, entry, settings.tests, rule)
             if rule is not None and settings.enabled:
@@ -429,9 +428,11 @@ def _compile_rule(
     settings: RuleSettings,
     known: set[str] | None,
     seen: dict[str, str],
+    places: Mapping[str, PlaceNames],
 ) -> Rule | None:
     """The rule ready to match, or None after reporting why it cannot be (duplicate id,
-    unknown channel, a query that does not parse)."""
+    unknown channel, a query that does not parse or names an unknown place). The query's
+    warnings (a lower-case "or", `What~`) are reported and the rule kept."""
     ok = True
     if settings.id in seen:
         reader.problem(
@@ -450,10 +451,17 @@ def _compile_rule(
             )
             ok = False
     try:
-        query = parse_query(settings.query)
+        parsed = parse_query(settings.query, places=places)
     except QueryError as e:
         reader.problem(*value_position(reader, entry, "query", e.column), f"query: {e.message}")
         return None
+    for warning in parsed.warnings:
+        reader.problem(
+            *value_position(reader, entry, "query", warning.column),
+            f"query: {warning.message}",
+            Severity.WARNING,
+        )
+    query = parsed.node
     if not ok:
         return None
     return Rule(

@@ -19,12 +19,12 @@ from enum import StrEnum
 
 from monitor.errors import DeliveryError, FetchError, ParseError
 from monitor.fetch import Fetcher
-from monitor.match import Matcher
 from monitor.models import Alert, Feed, FeedState, NewStory, ParsedFeed, PollStatus
 from monitor.notify import Notifier
 from monitor.parse import parse_feed
 from monitor.render import plural, render
 from monitor.route import route
+from monitor.rules.matcher import Matcher
 from monitor.store import PollRecord, Store
 from monitor.timing import alert_backoff, next_poll
 

@@ -7,9 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from monitor.backtest import Change, backtest
-from monitor.match import Matcher, Rule
 from monitor.models import Feed, NewStory, Story
-from monitor.query import parse_query
+from monitor.rules import Matcher, Rule, parse_query
 from monitor.store.memory import MemoryStore
 from tests.conftest import MakeConfig, RunCli
 
@@ -32,7 +31,7 @@ def stored_store() -> MemoryStore:
 
 
 def rule(rule_id: str, query: str) -> Rule:
-    return Rule(rule_id, rule_id, parse_query(query), ("console",))
+    return Rule(rule_id, rule_id, parse_query(query).node, ("console",))
 
 
 def test_hits_per_rule_and_day() -> None:

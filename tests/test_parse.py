@@ -17,7 +17,6 @@ import pytest
 
 from monitor.config import load_config
 from monitor.errors import ParseError
-from monitor.match import Matcher
 from monitor.models import ParsedFeed, Story
 from monitor.parse import (
     MAX_CONTENT,
@@ -29,6 +28,7 @@ from monitor.parse import (
     MAX_TITLE,
     parse_feed,
 )
+from monitor.rules.matcher import Matcher
 from tests.conftest import ROOT
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -15,11 +15,11 @@ from pytest_httpserver import HTTPServer
 from monitor.config import ChannelSettings
 from monitor.errors import DeliveryError
 from monitor.fetch import Fetcher
-from monitor.match import Matcher, Rule
 from monitor.models import Feed, Message
 from monitor.notify import Notifier, build_channels
 from monitor.pipeline import DeliveryReport, Pipeline
-from monitor.query import parse_query
+from monitor.rules import parse_query
+from monitor.rules.matcher import Matcher, Rule
 from monitor.store import Store
 from monitor.store.sqlite import SQLiteStore
 from monitor.timing import alert_backoff
@@ -60,7 +60,7 @@ def store(backend: Store) -> Store:
 
 
 def make_pipeline(store: Store, notifier: Notifier, clock: Clock) -> Pipeline:
-    rule = Rule("misrata", "Misrata", parse_query("Misrata~"), ("console",))
+    rule = Rule("misrata", "Misrata", parse_query("Misrata~").node, ("console",))
     return Pipeline(
         store=store,
         fetcher=Fetcher(),
@@ -184,7 +184,7 @@ def test_a_channel_without_its_secret_prints_and_says_so(tmp_path: Path, store: 
     store.sync_feeds(feeds)
     out = io.StringIO()
     channels = build_channels({"slack": ChannelSettings(url="${UNSET_FOR_TEST}")}, {})
-    rule = Rule("misrata", "Misrata", parse_query("Misrata"), ("slack",))
+    rule = Rule("misrata", "Misrata", parse_query("Misrata").node, ("slack",))
     pipeline = Pipeline(
         store=store,
         fetcher=Fetcher(),
@@ -225,7 +225,7 @@ def test_a_dead_channel_is_tried_once_per_pass_and_does_not_hold_up_the_others(
     feeds = [Feed("f", str(feed_file), "F", 60)]
     store.sync_feeds(feeds)
     notifier = CountingNotifier(dead={"email"})
-    rule = Rule("misrata", "Misrata", parse_query("Misrata"), ("email", "slack"))
+    rule = Rule("misrata", "Misrata", parse_query("Misrata").node, ("email", "slack"))
     pipeline = Pipeline(
         store=store, fetcher=Fetcher(), matcher=Matcher([rule]), notifier=notifier, clock=Clock()
     )
@@ -270,7 +270,7 @@ def test_a_real_bbc_retitle_of_a_libya_story_alerts_once(
     feed_file = tmp_path / "bbc.xml"
     feeds = [Feed("bbc", str(feed_file), "BBC News", 60)]
     store.sync_feeds(feeds)
-    rule = Rule("libya", "Libya", parse_query("Libya OR Libyan"), ("console",))
+    rule = Rule("libya", "Libya", parse_query("Libya OR Libyan").node, ("console",))
     out = io.StringIO()
     clock = Clock()
     pipeline = Pipeline(

@@ -1,0 +1,268 @@
+"""Matching alone: real replayed stories against 10 … 10,000 generated watch rules.
+
+    .venv/bin/python bench/rules.py [--sizes 10,100,1000,10000] [--repeat 5] [--snapshots 40]
+
+Stories come from the feed histories in ../shared/corpus/replay/ (parsed once, repeats
+dropped). Rules are generated to look like real ones: place sets, `name~`, phrases,
+wildcards, NEAR and NOT, over words and names taken from the stories themselves. For each
+size it prints compiling and indexing the rules (apart), stories per second through the
+presearcher and the matcher (median of --repeat), the candidates a story is evaluated
+against, peak memory, and a one-regex-per-rule baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import random
+import re
+import statistics
+import sys
+import tarfile
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+
+from monitor.models import Story
+from monitor.parse import parse_feed
+from monitor.rules import Matcher, Rule, parse_query
+from monitor.rules.document import Document
+from monitor.rules.nodes import Phrase, Term, positive_terms
+from monitor.rules.places import PlaceNames
+from monitor.text import fold
+
+ROOT = Path(__file__).resolve().parent.parent
+REPLAY = ROOT.parent / "shared" / "corpus" / "replay"
+OUTLETS = ("bbc", "cnn", "aljazeeraenglish", "nytimes", "wsj", "smh", "reuters-direct")
+
+
+def load_stories(snapshots: int, outlets: Sequence[str] = OUTLETS) -> list[Story]:
+    """The distinct stories of the first `snapshots` snapshots of each outlet."""
+    seen: set[tuple[str, str]] = set()
+    stories: list[Story] = []
+    for outlet in outlets:
+        path = REPLAY / f"{outlet}.tar.xz"
+        if not path.exists():
+            continue
+        with tarfile.open(path) as archive:
+            members = [m for m in archive.getmembers() if m.isfile()][:snapshots]
+            for member in members:
+                data = archive.extractfile(member)
+                if data is None:
+                    continue
+                try:
+                    parsed = parse_feed(data.read(), feed=outlet)
+                except Exception:
+                    continue
+                for story in parsed.stories:
+                    key = (story.title, story.summary)
+                    if key not in seen:
+                        seen.add(key)
+                        stories.append(story)
+    return stories
+
+
+def vocabulary(stories: Sequence[Story]) -> tuple[list[str], list[str]]:
+    """Topic words (neither the commonest nor one-offs) and names (capitalised words)."""
+    counts: Counter[str] = Counter()
+    capitals: Counter[str] = Counter()
+    for story in stories:
+        for word in re.findall(r"[^\W\d_]{4,}", f"{story.title} {story.summary}"):
+            counts[fold(word)] += 1
+            if word[0].isupper() and not word.isupper():
+                capitals[fold(word)] += 1
+    ranked = [w for w, _ in counts.most_common()]
+    topic = ranked[100:5000] or ranked
+    names = [w for w, n in capitals.most_common() if n >= 2 and counts[w] == n][:2000]
+    return topic, names or topic
+
+
+def generate_rules(
+    stories: Sequence[Story], count: int, seed: int = 11
+) -> tuple[list[str], dict[str, PlaceNames]]:
+    """`count` query texts shaped like real rules, and the place sets they use."""
+    rng = random.Random(seed)
+    topic, names = vocabulary(stories)
+    places = {
+        f"p{i}": PlaceNames(f"p{i}", tuple(n.title() for n in rng.sample(names, 3)))
+        for i in range(max(1, min(count, 500) // 5))
+    }
+    place_ids = sorted(places)
+
+    def w() -> str:
+        return rng.choice(topic)
+
+    def n() -> str:
+        return rng.choice(names).title()
+
+    def prefix() -> str:
+        return w()[: rng.randint(4, 6)] + "*"
+
+    templates: list[Callable[[], str]] = [
+        lambda: (
+            f'(@{rng.choice(place_ids)} OR {n()}~ OR {n()}) AND ({w()} OR "{w()} {w()}" '
+            f"OR {prefix()}) NOT ({w()} OR {w()})"
+        ),
+        lambda: f"{n()}~ NEAR/5 ({w()} OR {prefix()})",
+        lambda: f'"{w()} {w()}" AND ({w()} OR {w()}) -{w()}',
+        lambda: f"title:({n()}~ OR @{rng.choice(place_ids)}) AND {prefix()}",
+        lambda: f"({w()} OR {w()}) ONEAR/3 {w()}",
+        lambda: f"({n()} OR {n()} OR {n()}) AND ({w()} OR {w()}-{w()} OR {prefix()})",
+    ]
+    queries = [rng.choice(templates)() for _ in range(count)]
+    return queries, places
+
+
+def compile_rules(queries: Sequence[str], places: dict[str, PlaceNames]) -> list[Rule]:
+    """The rules of the query texts, as config would build them."""
+    return [
+        Rule(f"r{i}", f"r{i}", parse_query(q, places=places).node, ("console",))
+        for i, q in enumerate(queries)
+    ]
+
+
+def _regex_part(term: Term | Phrase) -> str:
+    if isinstance(term, Phrase):
+        return r"\W+".join(map(re.escape, term.words))
+    if term.prefix:
+        return re.escape(term.word) + r"\w*"
+    return re.escape(term.word)
+
+
+def baseline_regexes(rules: Sequence[Rule]) -> list[re.Pattern[str]]:
+    """One regex per rule, of every word it may match: what a naive matcher runs."""
+    patterns = []
+    for rule in rules:
+        terms = positive_terms(rule.query)
+        parts = sorted({_regex_part(t) for t in terms})
+        patterns.append(re.compile(rf"\b(?:{'|'.join(parts)})\b", re.IGNORECASE))
+    return patterns
+
+
+def median_seconds(work: Callable[[], object], repeat: int) -> float:
+    """The median wall time of `repeat` runs, the garbage collector kept out of them."""
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run_matcher(matcher: Matcher, stories: Sequence[Story]) -> None:
+    """Match every story, keeping nothing."""
+    for story in stories:
+        matcher.match(story)
+
+
+def run_baseline(patterns: Sequence[re.Pattern[str]], stories: Sequence[Story]) -> None:
+    """Search every rule's regex in every story, keeping nothing."""
+    for story in stories:
+        text = story.text
+        for pattern in patterns:
+            pattern.search(text)
+
+
+def compile_and_match(
+    queries: Sequence[str], places: dict[str, PlaceNames], stories: Sequence[Story]
+) -> None:
+    """Build a matcher and match the stories: what peak memory is measured over."""
+    run_matcher(Matcher(compile_rules(queries, places)), stories)
+
+
+def mean_candidates(matcher: Matcher, stories: Sequence[Story]) -> float:
+    """How many rules the presearcher hands to evaluation per story, on average."""
+    total = sum(len(matcher.index.candidates(Document.of(s))) for s in stories)
+    return total / max(1, len(stories))
+
+
+def peak_mib(work: Callable[[], object]) -> float:
+    """The peak of Python allocations while `work` runs, in MiB."""
+    tracemalloc.start()
+    try:
+        work()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def bench(
+    stories: Sequence[Story], sizes: Sequence[int], repeat: int, baseline_budget: int
+) -> list[dict[str, float]]:
+    """One row per rule count: compile time, stories/s, candidates, memory, baseline."""
+    rows = []
+    for size in sizes:
+        queries, places = generate_rules(stories, size)
+        started = time.perf_counter()
+        matcher = Matcher(compile_rules(queries, places))
+        compile_s = time.perf_counter() - started
+        seconds = median_seconds(partial(run_matcher, matcher, stories), repeat)
+        patterns = baseline_regexes(matcher.rules)
+        # The baseline costs rules x stories: run it on as many stories as the budget allows.
+        sample = stories[: max(1, min(len(stories), baseline_budget // size))]
+        base = median_seconds(partial(run_baseline, patterns, sample), repeat)
+        peak = peak_mib(partial(compile_and_match, queries, places, stories[:500]))
+        rows.append(
+            {
+                "rules": size,
+                "compile_s": compile_s,
+                "stories_per_s": len(stories) / seconds,
+                "candidates": mean_candidates(matcher, stories),
+                "unindexed": len(matcher.unindexed),
+                "peak_mib": peak,
+                "baseline_per_s": len(sample) / base,
+            }
+        )
+    return rows
+
+
+def report(rows: Sequence[dict[str, float]], stories: int, repeat: int) -> str:
+    """The rows as a Markdown table, with the cost ratio of the largest to 100 rules."""
+    lines = [
+        f"python {platform.python_version()} on {platform.machine()}; {stories:,} replayed "
+        f"stories; median of {repeat}",
+        "",
+        "| rules | compile + index | stories/s | candidates/story | unindexed "
+        "| peak MiB | one regex per rule, stories/s | speed-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['rules']:,.0f} | {row['compile_s'] * 1000:,.0f} ms "
+            f"| {row['stories_per_s']:,.0f} | {row['candidates']:.1f} | {row['unindexed']:.0f} "
+            f"| {row['peak_mib']:.1f} | {row['baseline_per_s']:,.0f} "
+            f"| {row['stories_per_s'] / row['baseline_per_s']:,.0f}x |"
+        )
+    by_size = {row["rules"]: row for row in rows}
+    if 100 in by_size and len(rows) > 1:
+        largest = rows[-1]
+        ratio = by_size[100]["stories_per_s"] / largest["stories_per_s"]
+        lines.append(
+            f"\n{largest['rules']:,.0f} rules cost {ratio:.2f}x what 100 rules cost per story"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and print its table."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--sizes", default="10,100,1000,10000")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--snapshots", type=int, default=40, help="per outlet")
+    parser.add_argument("--baseline-budget", type=int, default=2_000_000, help="rules x stories")
+    args = parser.parse_args(argv)
+    if not REPLAY.is_dir():
+        sys.exit(f"needs the shared corpus at {REPLAY}")
+    stories = load_stories(args.snapshots)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = bench(stories, sizes, args.repeat, args.baseline_budget)
+    print(report(rows, len(stories), args.repeat))
+
+
+if __name__ == "__main__":
+    main()

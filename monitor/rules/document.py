@@ -1,0 +1,105 @@
+"""A story indexed for matching: per field (title, summary, content), its folded words and
+where each stands. Built once per story; every rule reads the same one.
+
+Fields are kept apart so that no phrase or NEAR spans two of them: "Clashes in Tripoli"
+then "Airport workers strike" is not the phrase "Tripoli airport". Work is deferred to
+the first rule that needs it: the presearcher reads only the words, most stories stop
+there, and only a story with candidate rules pays for positions, offsets and keys.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import defaultdict
+from functools import cached_property, lru_cache
+
+from monitor.models import Story
+from monitor.rules import names
+from monitor.rules.nodes import FIELDS
+from monitor.text import _WORD, Token, fold, tokenize
+
+# The same words as monitor.text's tokenizer, on ASCII text where folding is lower():
+# findall on the lowered text is several times faster than folding word by word.
+_ASCII_WORD = re.compile(r"\w+", re.ASCII)
+
+Hit = tuple[int, int, int]  # field index, first and last word position (inclusive)
+
+# names.py computes a key for every story word the presearcher sees; the same words come
+# back story after story, so remember the recent ones.
+spelling_key = lru_cache(maxsize=1 << 16)(names.spelling_key)
+
+
+class FieldText:
+    """One field of a story: its text with entities decoded, split into folded words."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        # Feeds that escape twice leave "&amp;" in the parsed text; a rule means the letters.
+        self.text = html.unescape(text) if "&" in text else text
+        self.ascii = self.text.isascii()
+        # Elsewhere the tokenizer's own pattern, so word i is token i, folding only the
+        # words that need more than lower() (a curly quote makes a whole text non-ASCII).
+        self.words: list[str] = (
+            _ASCII_WORD.findall(self.text.lower())
+            if self.ascii
+            else [w.lower() if w.isascii() else fold(w) for w in _WORD.findall(self.text)]
+        )
+
+    @cached_property
+    def tokens(self) -> list[Token]:
+        """The words with their offsets, for quoting them as the story spells them."""
+        return tokenize(self.text)
+
+    @cached_property
+    def positions(self) -> dict[str, list[int]]:
+        """Each distinct folded word → where it stands, in order."""
+        found: defaultdict[str, list[int]] = defaultdict(list)
+        for i, word in enumerate(self.words):
+            found[word].append(i)
+        return dict(found)
+
+    @cached_property
+    def by_key(self) -> dict[str, list[str]]:
+        """Each spelling key (names.py) → the distinct words that have it."""
+        found: defaultdict[str, list[str]] = defaultdict(list)
+        for word in self.positions:
+            found[spelling_key(word)].append(word)
+        return dict(found)
+
+    @cached_property
+    def by_start(self) -> dict[str, list[str]]:
+        """The first three letters → the distinct words that start with them (prefix*)."""
+        found: defaultdict[str, list[str]] = defaultdict(list)
+        for word in self.positions:
+            found[word[:3]].append(word)
+        return dict(found)
+
+    def surface(self, start: int, end: int) -> str:
+        """Words `start`..`end` as the text spells them, on one line."""
+        tokens = self.tokens
+        return self.text[tokens[start].start : tokens[end].end].replace("\n", " ")
+
+
+class Document:
+    """A story's fields, indexed for matching."""
+
+    def __init__(self, title: str = "", summary: str = "", content: str = "") -> None:
+        self.fields = tuple(
+            FieldText(name, text)
+            for name, text in zip(FIELDS, (title, summary, content), strict=True)
+        )
+
+    @classmethod
+    def of(cls, story: Story) -> Document:
+        """The document of a story."""
+        return cls(story.title, story.summary, story.content)
+
+    @cached_property
+    def vocabulary(self) -> frozenset[str]:
+        """Every distinct folded word of every field: what the presearcher looks up."""
+        return frozenset().union(*(f.words for f in self.fields))
+
+    def field_index(self, name: str) -> int:
+        """The position of a field by name."""
+        return FIELDS.index(name)

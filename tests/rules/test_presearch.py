@@ -1,0 +1,116 @@
+"""The presearcher: which rules a story is evaluated against, and the property that
+presearching never changes a result (real stories, real-looking rules)."""
+
+from __future__ import annotations
+
+import json
+import lzma
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from ruamel.yaml import YAML
+
+from monitor.config import load_config
+from monitor.models import Story
+from monitor.rules import Matcher, Rule, parse_query
+from monitor.rules.places import PlaceNames
+from monitor.rules.presearch import WORD, index_tokens, required_clauses
+from tests.conftest import ROOT
+
+
+def tokens(query: str) -> set[tuple[str, str]] | None:
+    found = index_tokens(parse_query(query).node)
+    return None if found is None else set(found)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param("Libya", {(WORD, "libya")}, id="word"),
+        pytest.param("Libya OR Tripoli", {(WORD, "libya"), (WORD, "tripoli")}, id="or-every-one"),
+        pytest.param("Libya AND ceasefire", {(WORD, "ceasefire")}, id="and-the-longer-word"),
+        pytest.param('"arms embargo"', {(WORD, "embargo")}, id="phrase-its-rarest-word"),
+        pytest.param('"the embargo" Libya', {(WORD, "embargo")}, id="never-a-function-word"),
+        pytest.param("Haftar NEAR/3 Sirte", {(WORD, "haftar")}, id="near-one-side"),
+        pytest.param("violat*", {("start", "violat")}, id="prefix"),
+        pytest.param("Libya NOT Egypt", {(WORD, "libya")}, id="not-never-indexed"),
+        pytest.param("title:(Misrata)", {(WORD, "misrata")}, id="scope-as-its-child"),
+        pytest.param("Libya OR NOT Egypt", None, id="unindexable"),
+    ],
+)
+def test_a_rule_is_indexed_under_its_rarest_required_clause(
+    query: str, expected: set[tuple[str, str]] | None
+) -> None:
+    assert tokens(query) == expected
+
+
+def test_a_tilde_term_is_indexed_under_its_spelling_keys_and_curated_words() -> None:
+    found = tokens("Abugrein~")
+    assert found is not None
+    assert {kind for kind, _ in found} == {"key", WORD}
+    assert (WORD, "qurayn") in found or (WORD, "grein") in found
+
+
+def test_every_word_of_a_phrase_is_required() -> None:
+    clauses = required_clauses(parse_query('Libya "arms embargo"').node)
+    assert [set(c) for c in clauses] == [{(WORD, "libya")}, {(WORD, "arms")}, {(WORD, "embargo")}]
+
+
+def test_rules_that_cannot_be_indexed_are_named_and_still_matched() -> None:
+    rules = [
+        Rule("libya", "Libya", parse_query("Libya").node),
+        Rule("or-not", "Or not", parse_query("Libya OR NOT Egypt").node),
+    ]
+    matcher = Matcher(rules)
+    assert matcher.unindexed == ("or-not",)
+    story = Story("t", "1", "https://example.com/1", "Markets close higher")
+    assert [m.rule_id for m in matcher.match(story)] == ["or-not"]
+
+
+def real_stories(corpus: Path, bench: ModuleType) -> list[Story]:
+    stories: list[Story] = bench.load_stories(2)
+    with lzma.open(corpus / "headlines-2023" / "items.jsonl.xz", "rt", encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i >= 1500:
+                break
+            item = json.loads(line)
+            stories.append(
+                Story(
+                    item["outlet"],
+                    item["link"],
+                    item["link"],
+                    item["title"] or "",
+                    item["summary"] or "",
+                )
+            )
+    return stories
+
+
+def table_rules() -> list[Rule]:
+    """Every query of cases.yaml, as a rule: each operator and edge, once."""
+    table = YAML(typ="safe").load((Path(__file__).parent / "cases.yaml").read_text("utf-8"))
+    places = {p: PlaceNames(p, tuple(names)) for p, names in table["places"].items()}
+    return [
+        Rule(f"t-{c['id']}", c["id"], parse_query(c["query"], places=places).node)
+        for c in table["cases"]
+    ]
+
+
+def test_presearching_gives_the_same_matches_as_evaluating_every_rule(
+    corpus: Path, bench_rules: ModuleType
+) -> None:
+    bench = bench_rules
+    stories = real_stories(corpus, bench)
+    queries, places = bench.generate_rules(stories, 300)
+    rules = bench.compile_rules(queries, places) + table_rules()
+    rules += load_config(ROOT / "config").rules
+    matcher = Matcher(rules)
+    fired = 0
+    for story in stories:
+        matches = matcher.match(story)
+        assert matches == matcher.match_all(story), story.title
+        fired += len(matches)
+    # The comparison means something only if many rules fire: they do, on real text.
+    assert len(stories) > 1500
+    assert fired > 1000
