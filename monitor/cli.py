@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -27,7 +28,8 @@ from monitor.models import Alert, Feed, Match, PollStatus, Story
 from monitor.notify import Notifier, build_channels
 from monitor.pipeline import Pipeline, read_feed, utcnow
 from monitor.render import plural, render
-from monitor.rules.matcher import Matcher
+from monitor.rules import Matcher
+from monitor.rules import explain as explain_rule
 from monitor.rules.places import PlaceError, resolve_place
 from monitor.schedule import Daemon
 from monitor.store import FeedStatus
@@ -290,6 +292,55 @@ def match(config_dir: str, db: str | None, as_json: bool, sources: tuple[str, ..
                     click.echo(_match_json(source, story, m) if as_json else _match_line(story, m))
     if failed:
         sys.exit(1)
+
+
+def _explain_sources(fetcher: Fetcher, source: str) -> list[tuple[str, Story]]:
+    """The stories to explain: a feed file or URL's items, or the argument as a headline."""
+    if "://" in source or Path(source).exists():
+        parsed, _ = read_feed(fetcher, source, source)
+        return [(source, s) for s in (parsed.stories if parsed else ())]
+    return [("text", Story(feed="text", guid="text", link="", title=source))]
+
+
+@cli.command()
+@common_options
+@click.option("--rule", "rule_id", required=True, help="The id of the rule to explain.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per item.")
+@click.argument("source", metavar="PATH_OR_URL_OR_TEXT")
+def explain(config_dir: str, db: str | None, rule_id: str, as_json: bool, source: str) -> None:
+    """Why a rule did or did not match each item of a feed (file or URL), or a text: each
+    term with the words it matched, their field and why, and the parts that failed."""
+    config = _load(config_dir)
+    rules = {r.id: r for r in config.rules}
+    if rule_id not in rules:
+        raise click.ClickException(
+            f"no rule {rule_id!r}; rules are {', '.join(sorted(rules)) or 'none'}"
+        )
+    with _fetcher(config) as fetcher:
+        try:
+            items = _explain_sources(fetcher, source)
+        except (FetchError, ParseError) as e:
+            raise click.ClickException(f"{source}: {e}") from e
+    for origin, story in items:
+        why = explain_rule(rules[rule_id], story)
+        if as_json:
+            row = {
+                "rule": rule_id,
+                "title": story.title,
+                "link": story.link,
+                "matched": why.matched,
+                "terms": list(why.terms),
+                "failed": [" ".join(part.split()) for part in why.failed],
+                "hits": [asdict(h) for h in why.hits],
+                "source": origin,
+            }
+            click.echo(json.dumps(row, ensure_ascii=False))
+            continue
+        click.echo(f"{'MATCH' if why.matched else 'no match'}  {story.title}")
+        for hit in why.hits:
+            click.echo(f"  + {hit.query}  →  {hit.text!r} in {hit.field} ({hit.why})")
+        for part in why.failed:
+            click.echo(f"  - not satisfied: {' '.join(part.split())}")
 
 
 def _when(value: datetime | None) -> str:

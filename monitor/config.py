@@ -372,6 +372,7 @@ def load_rules(
 def _load_rule_files(files: Sequence[Path], channels: Sequence[str] | None) -> RuleSet:
     found = RuleSet()
     seen: dict[str, str] = {}
+    where: dict[str, tuple[str, int, int]] = {}  # rule id → its query's position
     known = None if channels is None else {*channels, CONSOLE}
     loaded = [(reader, reader.load()) for reader in (FileReader(p, shown_path(p)) for p in files)]
     # Places first, from every file: a rule may use a place set defined in another file.
@@ -388,7 +389,17 @@ def _load_rule_files(files: Sequence[Path], channels: Sequence[str] | None) -> R
             if rule is not None and settings.enabled:
                 found.rules.append(rule)
                 found.routed.update(rule.channels)
+                where[rule.id] = (reader.shown, *position(entry, "query", of_value=True))
         found.problems.extend(reader.problems)
+    for rule_id in Matcher(found.rules).unindexed:
+        found.problems.append(
+            Problem(
+                *where[rule_id],
+                "query: no term every match must contain (e.g. `a OR NOT b`), so this rule "
+                "is checked against every story; it works, but thousands like it would be slow",
+                Severity.WARNING,
+            )
+        )
     return found
 
 
