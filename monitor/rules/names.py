@@ -125,6 +125,17 @@ def is_common_word(word: str) -> bool:
     return word in _common_words() and word not in _groups()[0]
 
 
+def _is_common_form(word: str) -> bool:
+    """A common word, or a plural or -ed/-ing form of one: "triples" is not Tripoli, even
+    though the frequency list holds only "triple"."""
+    if is_common_word(word):
+        return True
+    stems = [word[: -len(end)] for end in ("s", "es", "ed", "ing") if word.endswith(end)]
+    if word.endswith("ies"):
+        stems.append(word[:-3] + "y")
+    return any(len(stem) >= 3 and is_common_word(stem) for stem in stems)
+
+
 def curated_variants(name: str) -> tuple[str, ...]:
     """The other curated spellings of a folded name, multi-word ones space-joined, sorted."""
     return tuple(sorted(_group_of(name) - {name}))
@@ -152,7 +163,7 @@ def is_spelling_of(name: str, word: str, tolerance: int | None = None) -> bool:
         return True
     key = spelling_key(word)
     # A common word is only ever its own spelling: "sort" is not Sirte, and `What~` is "what".
-    if len(key) < MIN_FUZZY_KEY or is_common_word(word) or is_common_word(name):
+    if len(key) < MIN_FUZZY_KEY or _is_common_form(word) or is_common_word(name):
         return False
     limit = _default_tolerance(key) if tolerance is None else tolerance
     # Near any one-word spelling of the group counts: "Tarabulous" is near "Tarabulus".
