@@ -29,7 +29,7 @@ from ruamel.yaml.comments import CommentedMap
 from monitor.errors import ConfigError, Problem, QueryError, Severity
 from monitor.fetch import Source, local_path, source_kind
 from monitor.models import BacklogPolicy, Feed, RuleSeverity, Story
-from monitor.rules import Matcher, Rule, parse_query
+from monitor.rules import Matcher, Rule, explain, parse_query
 from monitor.rules.places import PlaceError, PlaceNames, resolve_place
 from monitor.yaml_source import (
     FileReader,
@@ -509,12 +509,17 @@ def _run_rule_tests(reader: FileReader, entry: CommentedMap, tests: RuleTests, r
     matcher = Matcher([rule])
     for expected, examples in ((True, tests.match), (False, tests.reject)):
         for i, example in enumerate(examples):
-            fired = matcher.match(_example_story(example, i))
+            story = _example_story(example, i)
+            fired = matcher.match(story)
             if bool(fired) is expected:
                 continue
             where = position(entry["tests"]["match" if expected else "reject"], i)
             if expected:
-                reader.problem(*where, f"rule test: {rule.id} does not match this text")
+                failed = "; ".join(" ".join(p.split()) for p in explain(rule, story).failed)
+                reader.problem(
+                    *where,
+                    f"rule test: {rule.id} does not match this text (not satisfied: {failed})",
+                )
             else:
                 terms = ", ".join(fired[0].terms)
                 reader.problem(*where, f"rule test: {rule.id} matches this text ({terms})")

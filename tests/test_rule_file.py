@@ -45,7 +45,8 @@ def test_passing_rule_tests_are_silent(
         (
             '- "Libya\'s fragile ceasefire is broken once again"',
             '- "Libya\'s fragile ceasefire holds"',
-            "config/rules/r.yaml:7:11: rule test: breach does not match this text",
+            "config/rules/r.yaml:7:11: rule test: breach does not match this text "
+            "(not satisfied: (broken OR violat*))",
         ),
         (
             '- "Taliban announce three-day Eid ceasefire"',
@@ -209,3 +210,17 @@ def test_places_looks_a_city_up_directly(run_cli: RunCli) -> None:
     assert found.exit_code == 0 and "سرت" in found.stdout
     by_id = run_cli("places", "--gazetteer", "2210247")
     assert by_id.exit_code == 0 and "Tripoli" in by_id.stdout
+
+
+def test_an_unknown_place_in_a_query_is_an_error_at_its_column(
+    make_config: MakeConfig, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = (
+        "places:\n  misrata: {aliases: [Misurata]}\n"
+        "rules:\n  - id: r\n    query: Libya AND @benghazi\n    channels: [console]\n"
+    )
+    assert check_lines(run_cli, make_config(rules={"r.yaml": text})) == (
+        1,
+        ["config/rules/r.yaml:5:22: query: unknown place '@benghazi'; places are @misrata"],
+    )
