@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from ruamel.yaml.comments import CommentedMap
@@ -110,8 +111,25 @@ class DeliverySettings(_Strict):
     max_attempts: int = Field(default=10, ge=1)
 
 
+def _time_zone(value: Any) -> Any:
+    """An IANA time zone name ("Europe/London"), checked against the zone database."""
+    if value is None:
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError("a time zone is an IANA name such as Europe/London")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (an IANA name such as Europe/London)"
+        ) from None
+    return value
+
+
 class ChannelSettings(_Strict):
     url: str = Field(min_length=1)
+    # Where the channel's readers are: emails show the published time there as well as UTC.
+    timezone: Annotated[str | None, BeforeValidator(_time_zone)] = None
 
 
 class MonitorFile(_Strict):

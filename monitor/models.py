@@ -5,9 +5,11 @@ Every stage takes and returns these; none reaches into another stage's internals
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class BacklogPolicy(StrEnum):
@@ -113,6 +115,7 @@ class Match:
     rule_name: str
     terms: tuple[str, ...]
     channels: tuple[str, ...] = ()
+    severity: str = "normal"  # the rule's: info | normal | high | urgent
 
 
 @dataclass(frozen=True)
@@ -171,3 +174,5 @@ class Message:
     title: str
     body: str
     body_format: str
+    text: str = ""  # the plain-text alternative of an HTML body
+    payload: Mapping[str, Any] | None = None  # a Slack Block Kit message, posted as is

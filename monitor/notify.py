@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from urllib.parse import unquote
 
 import apprise
+import httpx
 
 from monitor.config import CONSOLE, ChannelSettings
 from monitor.errors import DeliveryError
@@ -56,6 +57,7 @@ class Channel:
     sender: apprise.Apprise | None = None
     fallback: str | None = None  # why a configured channel prints to the console instead
     secrets: frozenset[str] = frozenset()  # what a failure reason must never show
+    timezone: str | None = None  # the readers' time zone (IANA), for times in messages
 
 
 # Shorter strings are too likely to be ordinary words of a reason to blank out.
@@ -100,7 +102,9 @@ def build_channels(
         redacted = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
         full = str(plugin.url(privacy=False))  # type: ignore[no-untyped-call]
         secrets = url_secrets(full, redacted) | _env_secrets(channel.url, env)
-        channels[name] = Channel(name, kind, redacted, sender, secrets=secrets)
+        channels[name] = Channel(
+            name, kind, redacted, sender, secrets=secrets, timezone=channel.timezone
+        )
     return channels
 
 
@@ -216,11 +220,42 @@ def _apprise_debug() -> Iterator[None]:
                 _debug_saved = None
 
 
+SLACK_TIMEOUT = 15.0  # seconds; Slack answers a webhook in well under one
+
+
+@dataclass(frozen=True)
+class SlackHook:
+    """Where a Slack channel's Block Kit messages are posted."""
+
+    url: str
+    channels: tuple[str, ...] = ()  # "#news" and the like from a slack:// URL
+
+
+def slack_webhook(plugin: object) -> SlackHook | None:
+    """The incoming-webhook URL behind an apprise Slack plugin (slack://A/B/C or
+    https://hooks.slack.com/services/A/B/C), or None for bot tokens and workflows, which
+    apprise keeps sending."""
+    if type(plugin).__name__ != "NotifySlack" or getattr(plugin, "mode", None) != "hook":
+        return None
+    base = str(getattr(plugin, "webhook_url", ""))
+    tokens = [getattr(plugin, f"token_{x}", None) for x in "abc"]
+    if not base.startswith("https://") or not all(isinstance(t, str) and t for t in tokens):
+        return None
+    rooms = tuple(str(c) for c in getattr(plugin, "channels", None) or () if c)
+    return SlackHook("/".join([base, *(str(t) for t in tokens)]), rooms)
+
+
 class Notifier:
     """Sends rendered messages to channels by name."""
 
-    def __init__(self, channels: Mapping[str, Channel], console: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        channels: Mapping[str, Channel],
+        console: TextIO | None = None,
+        http: httpx.BaseTransport | None = None,
+    ) -> None:
         self.channels = dict(channels)
+        self.http = http  # what Slack posts go through: tests put Slack's side here
         self.console = console or sys.stdout
         self._console_lock = threading.Lock()
 
@@ -230,6 +265,11 @@ class Notifier:
         if target is None:
             return f"channel {channel!r} is not configured"
         return target.fallback
+
+    def timezone(self, channel: str) -> str | None:
+        """The channel's time zone, if its settings name one."""
+        target = self.channels.get(channel)
+        return target.timezone if target else None
 
     def kind(self, channel: str) -> str:
         """How to render for a channel; unknown channels go to the console."""
@@ -243,6 +283,10 @@ class Notifier:
             self._print(channel, message)
             reason = self.fallback(channel)
             return f"printed to the console: {reason}" if reason else None
+        hook = slack_webhook(target.sender[0]) if message.payload is not None else None
+        if hook is not None and message.payload is not None:
+            self._post_blocks(target, hook, message.payload)
+            return None
         entries: list[tuple[int, str]] = []
 
         def collect(entry: Any, _plugin: Any = None) -> None:
@@ -260,6 +304,28 @@ class Notifier:
             reason = failure_reason(entries, target.secrets)
             raise DeliveryError(reason or f"{target.target} refused the message")
         return None
+
+    def _post_blocks(self, target: Channel, hook: SlackHook, payload: Mapping[str, Any]) -> None:
+        """Post a Block Kit message to a Slack webhook ourselves: apprise builds its own
+        blocks from a body (header, footer, icon) and its Markdown mode rebuilds mentions,
+        so it cannot send ours as they are."""
+        for room in hook.channels or (None,):
+            body = dict(payload, channel=room) if room else dict(payload)
+            try:
+                with httpx.Client(transport=self.http, timeout=SLACK_TIMEOUT) as client:
+                    response = client.post(hook.url, json=body)
+            except httpx.TimeoutException:
+                raise DeliveryError("timed out") from None
+            except httpx.ConnectError as e:
+                refused = "refused" in str(e).lower()
+                reason = "connection refused" if refused else redact(str(e), target.secrets)
+                raise DeliveryError(reason) from None
+            except httpx.HTTPError as e:
+                raise DeliveryError(redact(str(e) or type(e).__name__, target.secrets)) from None
+            if response.status_code != 200:
+                said = " ".join(response.text.split())[:200]
+                reason = f"HTTP {response.status_code} {said}".strip()
+                raise DeliveryError(redact(reason, target.secrets))
 
     def _print(self, channel: str, message: Message) -> None:
         with self._console_lock:

@@ -305,7 +305,8 @@ class Pipeline:
         now = self.clock()
         if not self.store.claim_alert(alert.id, now, now + alert_backoff(alert.attempts + 1)):
             return DeliveryOutcome.TAKEN
-        message = render(alert, self.notifier.kind(alert.channel), now=now)
+        kind, zone = self.notifier.kind(alert.channel), self.notifier.timezone(alert.channel)
+        message = render(alert, kind, now=now, timezone=zone)
         try:
             note = self.notifier.send(alert.channel, message)
         except DeliveryError as e:

@@ -1,41 +1,46 @@
 """Rendering: an alert → the message a channel sends, with feed text escaped for it. Pure.
 
-Feed text is hostile until proven otherwise. In Slack, `<!channel>` in a headline is a
-live @channel ping and `<url|text>` a disguised link; in email, feed HTML would be shown
-as HTML. Every piece of feed text therefore goes through the escaper of its channel,
-and only http(s) links are ever made clickable.
+Feed text is hostile until proven otherwise. In Slack mrkdwn, `<!channel>` in a headline
+is a live @channel ping and `<url|text>` a disguised link; in email, feed HTML would be
+shown as HTML. So feed text reaches Slack only in elements Slack shows as written
+(plain_text, a rich_text link's text), email through autoescaped templates, and only
+http(s) links are ever made clickable.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
-from monitor.models import Alert, Message, Story
+import jinja2
 
-SNIPPET_CHARS = 280
+from monitor.models import Alert, Match, Message, Story
+
+SNIPPET_CHARS = 300  # the ellipses included
+HEADLINE_CHARS = 300
 MAX_TERMS = 12
+MAX_RULES_SHOWN = 10  # Slack allows 50 blocks; past ten rules a count says the rest
 MIN_PARAGRAPH_WORDS = 5
+SEVERITY_ORDER = ("urgent", "high", "normal", "info")
+_COLOURS = {"urgent": "#b00020", "high": "#d35400", "normal": "#2c6db5", "info": "#777777"}
 
-# Feed text on its way to Slack through apprise's Markdown conversion. apprise turns "\<"
-# and "\>" into "&lt;"/"&gt;" and "\[" "\]" into plain brackets, and entity-escapes "&"
-# itself: so a feed's "<!channel>" or "[x](http://evil)" arrives inert. Slack has no escape
-# for its emphasis marks (a backslash would show), so those become look-alikes instead.
-_MARKDOWN_ESCAPED = re.compile(r"([\[\]<>])")
-_SLACK_LOOKALIKES = str.maketrans(
-    # asterisk operator, modifier letter low macron, tilde operator, modifier grave accent,
-    # reverse solidus operator: they read the same and format nothing.
-    {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb", "\\": "\u29f5"}
+# Explicit bidi embeddings, overrides and isolates: an RLO in a headline turns the text
+# after it backwards, which can disguise a link or a name. Right-to-left letters stay.
+_BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)], None)
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("monitor", "templates"),
+    # Feed text is hostile: every value in the HTML template is escaped unless marked safe
+    # (nothing is). The text template is not HTML, so it is not escaped.
+    autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
 )
-
-
-def escape_markdown(text: str) -> str:
-    """Make feed text inert for apprise's Markdown-to-Slack conversion: no mention, link
-    or emphasis can come out of it."""
-    return _MARKDOWN_ESCAPED.sub(r"\\\1", text.translate(_SLACK_LOOKALIKES))
 
 
 def safe_link(link: str) -> str | None:
@@ -45,23 +50,36 @@ def safe_link(link: str) -> str | None:
 
 
 def one_line(text: str) -> str:
-    """Text with its line breaks folded to spaces (for titles and subjects)."""
-    return " ".join(text.split())
+    """Text with its line breaks (CR, LF and the rest) folded to spaces and its bidi
+    controls removed: for titles, subjects and names."""
+    return " ".join(text.translate(_BIDI_CONTROLS).split())
 
 
-def _body_text(story: Story) -> str:
-    """The story's text as one line, without the short lines of page furniture
+def truncate(text: str, width: int) -> str:
+    """Text cut to at most `width` characters, at a space if one is near, with "…"."""
+    if len(text) <= width:
+        return text
+    cut = text.rfind(" ", 0, width)
+    cut = cut if cut > width * 2 // 3 else width - 1
+    return text[:cut].rstrip() + "…"
+
+
+def paragraphs(story: Story) -> list[str]:
+    """The story's paragraphs, each on one line, without the short lines of page furniture
     ("3 min read", a date, a photo credit) that would otherwise open the snippet."""
-    lines = [line.strip() for line in (story.summary or story.content).split("\n")]
+    lines = [one_line(line) for line in (story.summary or story.content).split("\n")]
+    lines = [line for line in lines if line]
     prose = [line for line in lines if len(line.split()) >= MIN_PARAGRAPH_WORDS]
-    return " ".join(prose or lines).strip() or one_line(story.title)
+    return prose or lines or [one_line(story.title)]
 
 
 def snippet(story: Story, terms: tuple[str, ...], width: int = SNIPPET_CHARS) -> str:
-    """A short piece of the story around the first matched word outside the headline."""
-    body = one_line(_body_text(story))
+    """A short piece of the story around the first matched word outside the headline;
+    paragraphs are separated by a newline. At most `width` characters, ellipses included."""
+    body = "\n".join(paragraphs(story)).strip()
     if len(body) <= width:
         return body
+    width -= 2  # room for the ellipses
     hits = [
         m.start()
         for term in terms
@@ -69,13 +87,39 @@ def snippet(story: Story, terms: tuple[str, ...], width: int = SNIPPET_CHARS) ->
     ]
     start = max(0, min(hits) - width // 3) if hits else 0
     if start:
-        space = body.find(" ", start)
+        space = _next_space(body, start)
         start = space + 1 if 0 <= space < start + 20 else start
     end = min(len(body), start + width)
     if end < len(body):
-        space = body.rfind(" ", start, end)
+        space = max(body.rfind(" ", start, end), body.rfind("\n", start, end))
         end = space if space > start + width // 2 else end
     return ("…" if start else "") + body[start:end].strip() + ("…" if end < len(body) else "")
+
+
+def _next_space(text: str, start: int) -> int:
+    found = [i for i in (text.find(" ", start), text.find("\n", start)) if i >= 0]
+    return min(found) if found else -1
+
+
+def highlight(text: str, terms: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """Text in pieces, each marked whether it is one of the matched words (whole words,
+    any case; the longest first, so "Libya ceasefire" wins over "Libya")."""
+    words = sorted({t for t in terms if t.strip()}, key=len, reverse=True)
+    if not words:
+        return [(text, False)] if text else []
+    pattern = re.compile(
+        "(?<!\\w)(" + "|".join(re.escape(w) for w in words) + ")(?!\\w)", re.IGNORECASE
+    )
+    pieces: list[tuple[str, bool]] = []
+    at = 0
+    for m in pattern.finditer(text):
+        if m.start() > at:
+            pieces.append((text[at : m.start()], False))
+        pieces.append((m.group(0), True))
+        at = m.end()
+    if at < len(text):
+        pieces.append((text[at:], False))
+    return pieces
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
@@ -106,76 +150,181 @@ def _published(alert: Alert, now: datetime | None) -> str:
     return f"{when} · published {age}" if age else when
 
 
+def local_time(published: datetime | None, timezone: str | None) -> str | None:
+    """The published time in a channel's zone ("15:05 CET (Europe/Berlin)"); None in UTC."""
+    if published is None or timezone is None or timezone == "UTC":
+        return None
+    local = published.astimezone(ZoneInfo(timezone))
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({timezone})"
+
+
 def _terms(terms: tuple[str, ...], show: Callable[[str], str] = str) -> str:
-    """The matched words as a list to read, the first MAX_TERMS of them."""
-    more = ", …" if len(terms) > MAX_TERMS else ""
-    return ", ".join(show(t) for t in terms[:MAX_TERMS]) + more
+    """The matched words as a list to read, each once (whatever its case), the first
+    MAX_TERMS of them."""
+    distinct = list({t.casefold(): t for t in terms}.values())
+    more = ", …" if len(distinct) > MAX_TERMS else ""
+    return ", ".join(show(t) for t in distinct[:MAX_TERMS]) + more
 
 
 def headline(alert: Alert) -> str:
-    """The story's title, or a stand-in when the feed gave none."""
-    return one_line(alert.story.title) or "(untitled story)"
+    """The story's title on one line and at most HEADLINE_CHARS long, or a stand-in when
+    the feed gave none."""
+    return truncate(one_line(alert.story.title), HEADLINE_CHARS) or "(untitled story)"
+
+
+def by_severity(matches: tuple[Match, ...]) -> list[Match]:
+    """The rules that fired, the most severe first (ties keep the rules' order)."""
+    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    return sorted(matches, key=lambda m: rank.get(m.severity, len(SEVERITY_ORDER)))
+
+
+def lead_rule(alert: Alert) -> str:
+    """ "Libya cease-fire breach", or "Libya cease-fire breach +2 rules" when more fired."""
+    ordered = by_severity(alert.matches)
+    if not ordered:
+        return "alert"
+    more = len(ordered) - 1
+    name = truncate(one_line(ordered[0].rule_name), 80)
+    return f"{name} +{plural(more, 'rule')}" if more else name
+
+
+def subject(alert: Alert) -> str:
+    """The email subject: `[monitor] <rule name>: <headline>`, one line, under 200 chars."""
+    head = f"[monitor] {lead_rule(alert)}: "
+    return head + truncate(headline(alert), 200 - len(head))
 
 
 def render_text(alert: Alert, *, now: datetime | None = None) -> Message:
     """Plain text, for the console and for channels that take no markup."""
     lines = [
         headline(alert),
-        f"{alert.outlet} · {_published(alert, now)}",
+        f"{one_line(alert.outlet)} · {_published(alert, now)}",
         alert.story.link or "(no link)",
     ]
-    for m in alert.matches:
-        lines.append(f"rule {m.rule_name} [{m.rule_id}] matched: {_terms(m.terms)}")
+    for m in by_severity(alert.matches):
+        lines.append(f"rule {one_line(m.rule_name)} [{m.rule_id}] matched: {_terms(m.terms)}")
     text = snippet(alert.story, alert.terms)
     if text:
-        lines.append(f"> {text}")
-    return Message(
-        title=f"{headline(alert)} — {alert.outlet}", body="\n".join(lines), body_format="text"
+        lines.append("> " + text.replace("\n", "\n> "))
+    title = f"{headline(alert)} — {one_line(alert.outlet)}"
+    return Message(title=title, body="\n".join(lines), body_format="text")
+
+
+def slack_escape(text: str) -> str:
+    """Text for a Slack mrkdwn field: Slack's three entities, nothing else. In a direct
+    webhook post `&lt;!channel&gt;` is shown as written, never as a mention."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _plain(text: str) -> dict[str, Any]:
+    # emoji off: a feed's ":rotating_light:" is shown as written, not turned into a picture.
+    return {"type": "plain_text", "text": text, "emoji": False}
+
+
+def _label(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}  # our own words only, never feed text
+
+
+def slack_payload(alert: Alert, *, now: datetime | None = None) -> dict[str, Any]:
+    """A Block Kit message. Feed text goes only into plain_text elements and into the
+    text of a rich_text link, which Slack shows as written: nothing in it is parsed, so
+    no mention, link or emphasis can come out of it. The top-level `text` (what phone and
+    desktop notifications show) is mrkdwn, so it gets Slack's entities."""
+    title = headline(alert)
+    link = safe_link(alert.story.link)
+    style = {"bold": True}
+    head: dict[str, Any] = (
+        {"type": "link", "url": link, "text": title, "style": style}
+        if link
+        else {"type": "text", "text": title, "style": style}
     )
+    blocks: list[dict[str, Any]] = [
+        {"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [head]}]},
+        {
+            "type": "context",
+            "elements": [
+                _plain(truncate(one_line(alert.outlet), 150) or "(unnamed feed)"),
+                _plain(_published(alert, now)),
+            ],
+        },
+    ]
+    ordered = by_severity(alert.matches)
+    for m in ordered[:MAX_RULES_SHOWN]:
+        elements = [_label("*Rule*"), _plain(truncate(one_line(m.rule_name), 150))]
+        if m.terms:
+            elements += [_label("*matched*"), _plain(truncate(_terms(m.terms), 300))]
+        blocks.append({"type": "context", "elements": elements})
+    if len(ordered) > MAX_RULES_SHOWN:
+        more = plural(len(ordered) - MAX_RULES_SHOWN, "more rule")
+        blocks.append({"type": "context", "elements": [_label(f"_and {more}_")]})
+    text = snippet(alert.story, alert.terms)
+    if text:
+        blocks.append({"type": "section", "text": _plain(text)})
+    notice = f"{lead_rule(alert)}: {title} — {one_line(alert.outlet)}"
+    return {"text": slack_escape(truncate(notice, 400)), "blocks": blocks}
 
 
 def render_slack(alert: Alert, *, now: datetime | None = None) -> Message:
-    """Markdown that apprise turns into Slack mrkdwn; every feed string escaped."""
-    title = escape_markdown(headline(alert))
+    """A Slack message: the Block Kit payload, and plain text for a console preview."""
+    text = render_text(alert, now=now)
+    return replace(text, payload=slack_payload(alert, now=now))
+
+
+def email_context(
+    alert: Alert, *, now: datetime | None = None, timezone: str | None = None
+) -> dict[str, Any]:
+    """What the email templates show; every value is feed text or ours, none is markup."""
     link = safe_link(alert.story.link)
-    lines = [f"**[{title}](<{link}>)**" if link else f"**{title}**"]
-    lines.append(f"{escape_markdown(alert.outlet)} · {_published(alert, now)}")
-    for m in alert.matches:
-        terms = _terms(m.terms, escape_markdown)
-        lines.append(f"Rule: **{escape_markdown(m.rule_name)}** — matched: {terms}")
-    text = snippet(alert.story, alert.terms)
-    if text:
-        lines.append(f"> {escape_markdown(text)}")
-    return Message(title="", body="\n".join(lines), body_format="markdown")
+    published = alert.story.published
+    ordered = by_severity(alert.matches)
+    lead = ordered[0].severity if ordered else "normal"
+    more = len(ordered) - 1
+    text = snippet(alert.story, alert.terms, width=1200)
+    age = (story_age(published, now) or "under an hour ago") if published and now else None
+    return {
+        "subject": subject(alert),
+        "headline": headline(alert),
+        "link": link,
+        "link_host": urlsplit(link).hostname if link else None,
+        "outlet": one_line(alert.outlet),
+        "published_iso": published.isoformat() if published else "",
+        "published_utc": f"{published:%Y-%m-%d %H:%M} UTC" if published else "time not given",
+        "published_local": local_time(published, timezone),
+        "age": age,
+        "lead_rule": truncate(one_line(ordered[0].rule_name), 80) if ordered else "alert",
+        "lead_severity": lead,
+        "more_rules": f"+{plural(more, 'rule')}" if more > 0 else "",
+        "colour": _COLOURS.get(lead, _COLOURS["normal"]),
+        "rules": [
+            {"name": one_line(m.rule_name), "severity": m.severity, "terms": _terms(m.terms)}
+            for m in ordered
+        ],
+        "paragraphs": [highlight(p, alert.terms) for p in text.split("\n") if p],
+    }
 
 
-def render_email(alert: Alert, *, now: datetime | None = None) -> Message:
-    """An HTML email; feed text is escaped, never passed through as markup."""
-    e = html.escape
-    link = safe_link(alert.story.link)
-    title = e(headline(alert))
-    parts = [f'<h2><a href="{e(link)}">{title}</a></h2>' if link else f"<h2>{title}</h2>"]
-    parts.append(f"<p>{e(alert.outlet)} · {e(_published(alert, now))}</p>")
-    parts.append("<ul>")
-    for m in alert.matches:
-        terms = _terms(m.terms, lambda t: f"<b>{e(t)}</b>")
-        parts.append(f"<li>Rule <b>{e(m.rule_name)}</b> ({e(m.rule_id)}) matched: {terms}</li>")
-    parts.append("</ul>")
-    text = snippet(alert.story, alert.terms)
-    if text:
-        parts.append(f"<blockquote>{e(text)}</blockquote>")
-    if link:
-        parts.append(f'<p><a href="{e(link)}">{e(link)}</a></p>')
-    subject = f"[monitor] {headline(alert)} — {alert.outlet}"
-    return Message(title=subject, body="\n".join(parts), body_format="html")
+def render_email(
+    alert: Alert, *, now: datetime | None = None, timezone: str | None = None
+) -> Message:
+    """An HTML email and its plain-text alternative, both from templates."""
+    context = email_context(alert, now=now, timezone=timezone)
+    return Message(
+        title=context["subject"],
+        body=_templates.get_template("email.html").render(context),
+        body_format="html",
+        text=_templates.get_template("email.txt").render(context),
+    )
 
 
-def render(alert: Alert, kind: str, *, now: datetime | None = None) -> Message:
+def render(
+    alert: Alert, kind: str, *, now: datetime | None = None, timezone: str | None = None
+) -> Message:
     """The message for a channel kind: slack, email, or text (console and the rest).
 
-    With `now` (the delivery time), a story older than an hour says how old it is."""
+    With `now` (the delivery time), a story older than an hour says how old it is; with
+    `timezone` (the channel's), an email also gives the published time there."""
     if kind == "slack":
         return render_slack(alert, now=now)
     if kind == "email":
-        return render_email(alert, now=now)
+        return render_email(alert, now=now, timezone=timezone)
     return render_text(alert, now=now)

@@ -9,8 +9,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-import responses
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from pytest_httpserver import HTTPServer
 
@@ -225,9 +225,15 @@ def test_an_http_receiver_that_never_answers_is_timed_out(silent_port: int) -> N
 
 
 def test_a_slack_500_says_so_without_the_webhook_token() -> None:
-    with responses.RequestsMock() as mock:
-        mock.add(responses.POST, SLACK_URL, status=500, body="boom")
-        reason = reason_for(SLACK_URL, "slack")
+    def slack(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, text="boom")
+
+    channels = build_channels({"ch": ChannelSettings(url=SLACK_URL)}, {})
+    with pytest.raises(DeliveryError) as caught:
+        Notifier(channels, http=httpx.MockTransport(slack)).send(
+            "ch", render(make_alert(), "slack")
+        )
+    reason = str(caught.value)
     assert reason.startswith("HTTP 500")
     assert "abcdefghijklmnopqrstuvwx" not in reason
 

@@ -57,4 +57,4 @@ def match_rule(rule: Rule, doc: Document) -> Match | None:
     hits = evaluate(rule.query, doc)
     if hits is None:
         return None
-    return Match(rule.id, rule.name, matched_terms(doc, hits), rule.channels)
+    return Match(rule.id, rule.name, matched_terms(doc, hits), rule.channels, rule.severity)

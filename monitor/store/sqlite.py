@@ -588,6 +588,7 @@ def _dump_matches(matches: Sequence[Match]) -> str:
                 "rule_name": m.rule_name,
                 "terms": list(m.terms),
                 "channels": list(m.channels),
+                "severity": m.severity,
             }
             for m in matches
         ]
@@ -611,7 +612,13 @@ def _story(row: dict[str, Any]) -> Story:
 def _alert(row: dict[str, Any]) -> Alert:
     story = _story(row)
     matches = tuple(
-        Match(m["rule_id"], m["rule_name"], tuple(m["terms"]), tuple(m.get("channels", [])))
+        Match(
+            m["rule_id"],
+            m["rule_name"],
+            tuple(m["terms"]),
+            tuple(m.get("channels", [])),
+            m.get("severity", "normal"),  # alerts stored before severity was kept
+        )
         for m in json.loads(row["matches"] or "[]")
     )
     return Alert(
