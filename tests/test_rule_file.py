@@ -224,3 +224,18 @@ def test_an_unknown_place_in_a_query_is_an_error_at_its_column(
         1,
         ["config/rules/r.yaml:5:22: query: unknown place '@benghazi'; places are @misrata"],
     )
+
+
+def test_a_channel_time_zone_must_be_a_real_one(
+    make_config: MakeConfig, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rules = {"r.yaml": "rules:\n  - {id: r, query: Libya, channels: [desk]}\n"}
+    good = "channels:\n  desk: {url: 'json://localhost', timezone: Europe/London}\n"
+    assert check_lines(run_cli, make_config(monitor=good, rules=rules)) == (0, [])
+    bad = good.replace("Europe/London", "Europe/Lndon")
+    code, lines = check_lines(run_cli, make_config(monitor=bad, rules=rules, name="bad"))
+    assert code == 1
+    [line] = lines
+    assert line.startswith("bad/monitor.yaml:2:45: timezone:"), line
+    assert "Europe/Lndon" in line
