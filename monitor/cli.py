@@ -24,7 +24,7 @@ from monitor.backtest import backtest as run_backtest
 from monitor.config import Config, load_config, load_rules, parse_duration, rules_schema
 from monitor.errors import ConfigError, FetchError, ParseError, Problem, StoreError
 from monitor.fetch import Fetcher, FetchLimits
-from monitor.models import Alert, Feed, Match, PollStatus, Story
+from monitor.models import Alert, AlertStatus, Feed, Match, PollStatus, Story
 from monitor.notify import Notifier, build_channels
 from monitor.pipeline import Pipeline, read_feed, utcnow
 from monitor.render import plural, render
@@ -140,19 +140,22 @@ def _fetcher(config: Config) -> Fetcher:
 
 @contextmanager
 def _pipeline(config: Config, db: str | None) -> Iterator[Pipeline]:
+    started = utcnow()
     store = _open_store(config, db, writer=True)
     channels = build_channels(config.channels, os.environ)
     for channel in channels.values():
         if channel.fallback:
             log.warning(
-                "channel %s: %s; its alerts print to the console", channel.name, channel.fallback
+                "channel %s: %s; its alerts are held (a preview prints to the console)",
+                channel.name,
+                channel.fallback,
             )
         elif channel.sender is not None:
             log.info("channel %s: %s", channel.name, channel.target)
     try:
         store.sync_feeds(config.feeds)
         with _fetcher(config) as fetcher:
-            yield Pipeline(
+            pipeline = Pipeline(
                 store=store,
                 fetcher=fetcher,
                 matcher=Matcher(config.rules),
@@ -160,7 +163,11 @@ def _pipeline(config: Config, db: str | None) -> Iterator[Pipeline]:
                 retry_after_error=config.settings.poll.retry_after_error,
                 max_age=config.settings.poll.max_age,
                 max_attempts=config.settings.delivery.max_attempts,
+                alert_max_age=config.settings.delivery.max_age,
             )
+            # Holding the writer lock now: every open claim is older than this process.
+            pipeline.recover(started)
+            yield pipeline
     finally:
         store.close()
 
@@ -211,7 +218,8 @@ def poll(config_dir: str, db: str | None, once: bool) -> None:
     click.echo(
         f"polled {plural(len(results), 'feed')} ({len(errors)} failed): "
         f"{plural(new, 'new story', 'new stories')}, {plural(report.sent, 'alert')} sent, "
-        f"{report.printed} printed to the console, {report.failed} failed",
+        f"{report.printed} printed to the console, {report.failed} failed"
+        + (f", {report.held} held for channels not set up" if report.held else ""),
         err=True,
     )
 
@@ -390,7 +398,8 @@ def _alert_dict(alert: Alert) -> dict[str, Any]:
     return {
         "id": alert.id,
         "channel": alert.channel,
-        "status": alert.status,
+        "state": alert.status,
+        "status": alert.status,  # the name before `state`, kept for scripts that read it
         "attempts": alert.attempts,
         "last_error": alert.last_error,
         "note": alert.note,
@@ -408,12 +417,18 @@ def _alert_dict(alert: Alert) -> dict[str, Any]:
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--limit", default=50, show_default=True, help="How many, newest first.")
-def alerts(config_dir: str, db: str | None, as_json: bool, limit: int) -> None:
-    """Recent alerts and their state: pending, sent, or failed and why."""
+@click.option(
+    "--state",
+    type=click.Choice([s.value for s in AlertStatus]),
+    help="Only alerts in this state (held: waiting for their channel to be set up).",
+)
+def alerts(config_dir: str, db: str | None, as_json: bool, limit: int, state: str | None) -> None:
+    """Recent alerts and their state: pending, held, sent, printed, failed or expired, and
+    why."""
     config = _load(config_dir)
     store = _open_store(config, db)
     try:
-        recent = store.recent_alerts(limit)
+        recent = store.recent_alerts(limit, AlertStatus(state) if state else None)
     finally:
         store.close()
     for alert in recent:
@@ -421,7 +436,7 @@ def alerts(config_dir: str, db: str | None, as_json: bool, limit: int) -> None:
         if as_json:
             click.echo(json.dumps(_jsonable(row), ensure_ascii=False))
             continue
-        reason = alert.note if alert.status == "printed" else alert.last_error
+        reason = alert.note if alert.status in ("printed", "held") else alert.last_error
         why = f"  ({reason})" if reason and alert.status != "sent" else ""
         click.echo(
             f"{alert.id:>5} {alert.status:<8} {alert.channel:<12} {_when(alert.created_at)}  "
@@ -592,6 +607,28 @@ def send_test(config_dir: str, db: str | None, channel: str) -> None:
     if fallback:
         raise click.ClickException(f"{channel} is not set up ({fallback}); printed above instead")
     click.echo(f"sent to {channel}", err=True)
+
+
+@cli.command()
+@common_options
+@click.argument("alert_ids", nargs=-1, required=True, type=int, metavar="ALERT_ID...")
+def resend(config_dir: str, db: str | None, alert_ids: tuple[int, ...]) -> None:
+    """Send chosen alerts again, whatever their state, then deliver what is due.
+
+    Takes the writer's lock, as `poll` does: stop the daemon first, or it refuses.
+    """
+    config = _load(config_dir, strict=True)
+    with _pipeline(config, db) as pipeline:
+        try:
+            pipeline.resend(alert_ids)
+        except StoreError as e:
+            raise click.ClickException(str(e)) from e
+        report = pipeline.deliver()
+    click.echo(
+        f"resent {plural(len(alert_ids), 'alert')}: {report.sent} sent, "
+        f"{report.printed} printed to the console, {report.held} held, {report.failed} failed",
+        err=True,
+    )
 
 
 def main() -> None:

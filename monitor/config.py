@@ -109,6 +109,9 @@ class PollSettings(_Strict):
 
 class DeliverySettings(_Strict):
     max_attempts: int = Field(default=10, ge=1)
+    # An alert not delivered this long after it was queued is given up: a failing one is
+    # marked failed, a held one (its channel was not set up) expired. Old news is noise.
+    max_age: Duration = 86400.0
 
 
 def _time_zone(value: Any) -> Any:
@@ -584,9 +587,10 @@ def _channel_warnings(
     env: Mapping[str, str] | None,
 ) -> list[Problem]:
     """Warnings about channels: one no rule routes to (unless `routed` is None, i.e. not
-    known), and one whose `${VAR}` is unset in `env`. Neither loses an alert."""
-    # notify imports this module (ChannelSettings), so its helper is imported when used.
-    from monitor.notify import expand_env
+    known), and one whose `${VAR}` is unset in `env` (its alerts are held, not lost). An
+    error for a URL that apprise cannot read once its variables are filled in."""
+    # notify imports this module (ChannelSettings), so its helpers are imported when used.
+    from monitor.notify import expand_env, url_understood
 
     shown = shown_path(directory / "monitor.yaml")
     problems: list[Problem] = []
@@ -607,8 +611,18 @@ def _channel_warnings(
                     shown,
                     *position(data["channels"][name], "url", of_value=True),
                     f"channel {name!r}: {', '.join(missing)} not set in the environment, "
-                    "so this channel cannot send",
+                    "so this channel cannot send (its alerts are held)",
                     Severity.WARNING,
+                )
+            )
+        elif env is not None and not url_understood(expand_env(channel.url, env)[0]):
+            problems.append(
+                Problem(
+                    shown,
+                    *position(data["channels"][name], "url", of_value=True),
+                    f"channel {name!r}: apprise does not understand this URL, "
+                    "so this channel cannot send",
+                    Severity.ERROR,
                 )
             )
     return problems

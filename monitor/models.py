@@ -40,9 +40,12 @@ class AlertStatus(StrEnum):
     """Where an alert stands in its life: pending until it is sent, printed or given up."""
 
     PENDING = "pending"
+    HELD = "held"  # its channel is not set up: kept until it is, then delivered or expired
     SENT = "sent"
-    PRINTED = "printed"  # only reached the console: its channel is not set up
+    PRINTED = "printed"  # routed to the built-in console channel, and printed there
+    MUTED = "muted"  # stopped by a mute; never sent later
     FAILED = "failed"
+    EXPIRED = "expired"  # held past delivery.max_age: listed, never sent
 
 
 @dataclass(frozen=True)

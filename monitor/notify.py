@@ -2,12 +2,13 @@
 
 A channel is a name in monitor.yaml mapped to an apprise URL in which `${VAR}` is read
 from the environment, so secrets stay out of the YAML. A channel whose variables are
-unset is not an error: its alerts are printed to the console instead, which is what
-`make run` on a fresh machine does.
+unset is not an error: its alerts are printed to the console as a preview and held
+until it is set (the pipeline decides), which is what `make run` on a fresh machine does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sys
@@ -20,6 +21,7 @@ from urllib.parse import unquote
 
 import apprise
 import httpx
+from apprise.plugins.email import base as _email_base
 
 from monitor.config import CONSOLE, ChannelSettings
 from monitor.errors import DeliveryError
@@ -79,6 +81,11 @@ def _env_secrets(template: str, env: Mapping[str, str]) -> frozenset[str]:
     # Whatever came from ${VAR} is a secret by convention: that is why it is not in the YAML.
     values = (env.get(m.group(1), "") for m in _VAR.finditer(template))
     return frozenset(v for v in values if len(v) >= MIN_SECRET_CHARS)
+
+
+def url_understood(url: str) -> bool:
+    """Whether apprise can send to this URL (its `${VAR}`s already filled in)."""
+    return bool(apprise.Apprise().add(url))
 
 
 def build_channels(
@@ -245,6 +252,42 @@ def slack_webhook(plugin: object) -> SlackHook | None:
     return SlackHook("/".join([base, *(str(t) for t in tokens)]), rooms)
 
 
+def message_id(alert_id: int, story_link: str) -> str:
+    """The email Message-ID of one alert: the same on every send, so a duplicate after a
+    crash is recognisable (and mail clients fold it away)."""
+    digest = hashlib.sha256(f"{alert_id}\0{story_link}".encode()).hexdigest()[:12]
+    return f"<alert-{alert_id}.{digest}@monitor>"
+
+
+# apprise's email plugin writes `Message-ID: make_msgid(...)` itself, after any header we
+# pass (a `+Message-ID` URL header would make two). So its module's make_msgid is replaced
+# by one that returns ours while one of our sends holds `_message_id_lock`.
+_message_id_lock = threading.Lock()
+_next_message_id: str | None = None
+_apprise_make_msgid: Callable[..., str] = _email_base.make_msgid  # type: ignore[attr-defined]
+
+
+def _make_msgid(*args: Any, **kwargs: Any) -> str:
+    return _next_message_id or _apprise_make_msgid(*args, **kwargs)
+
+
+_email_base.make_msgid = _make_msgid  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _with_message_id(value: str | None) -> Iterator[None]:
+    global _next_message_id
+    if value is None:
+        yield
+        return
+    with _message_id_lock:
+        _next_message_id = value
+        try:
+            yield
+        finally:
+            _next_message_id = None
+
+
 class Notifier:
     """Sends rendered messages to channels by name."""
 
@@ -275,9 +318,10 @@ class Notifier:
         """How to render for a channel; unknown channels go to the console."""
         return self.channels[channel].kind if channel in self.channels else "console"
 
-    def send(self, channel: str, message: Message) -> str | None:
-        """Deliver a message. Returns a note on how it went (e.g. a console fallback) or None;
-        raises DeliveryError with the channel's own reason when it fails."""
+    def send(self, channel: str, message: Message, *, msgid: str | None = None) -> str | None:
+        """Deliver a message (an email with Message-ID `msgid`, when given). Returns a note
+        on how it went (e.g. a console fallback) or None; raises DeliveryError with the
+        channel's own reason when it fails."""
         target = self.channels.get(channel)
         if target is None or target.sender is None:
             self._print(channel, message)
@@ -292,7 +336,7 @@ class Notifier:
         def collect(entry: Any, _plugin: Any = None) -> None:
             entries.append((_level(getattr(entry, "level", None)), str(entry.message)))
 
-        with _apprise_debug():
+        with _apprise_debug(), _with_message_id(msgid if target.kind == "email" else None):
             result = target.sender.notify(
                 body=message.body,
                 title=message.title,

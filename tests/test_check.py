@@ -540,7 +540,7 @@ WARNING_CASES = [
         },
         [
             "config/monitor.yaml:3:10: warning: channel 'desk': UNSET_FOR_MONITOR_TEST not set "
-            "in the environment, so this channel cannot send"
+            "in the environment, so this channel cannot send (its alerts are held)"
         ],
         id="unset-variable-in-a-channel-url",
     ),
@@ -556,7 +556,7 @@ WARNING_CASES = [
             "config/monitor.yaml:2:3: warning: channel 'desk' is not used by any rule, "
             "so nothing can reach it",
             "config/monitor.yaml:2:15: warning: channel 'desk': UNSET_FOR_MONITOR_TEST not set "
-            "in the environment, so this channel cannot send",
+            "in the environment, so this channel cannot send (its alerts are held)",
         ],
         id="unused-and-unset",
     ),
@@ -773,9 +773,9 @@ def test_check_on_the_bundled_config_without_its_secrets_warns_and_exits_0(
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
         "config/monitor.yaml:24:10: warning: channel 'desk-slack': MONITOR_SLACK_WEBHOOK not set "
-        "in the environment, so this channel cannot send",
+        "in the environment, so this channel cannot send (its alerts are held)",
         "config/monitor.yaml:28:10: warning: channel 'desk-email': MONITOR_EMAIL_URL not set "
-        "in the environment, so this channel cannot send",
+        "in the environment, so this channel cannot send (its alerts are held)",
     ]
     assert result.stderr.strip() == "ok: 8 feeds, 3 rules, 2 channels, 2 warnings"
 

@@ -93,12 +93,12 @@ def test_alerts_shows_state_and_why(
     db = tmp_path / "m.db"
     rows = polled_listing(run_cli, config, db, "alerts")
     assert [(r["status"], r["channel"], r["rules"]) for r in rows] == [
-        ("sent", "console", ["misrata"]),
-        ("sent", "console", ["misrata"]),
+        ("printed", "console", ["misrata"]),
+        ("printed", "console", ["misrata"]),
     ]
     assert rows[0]["terms"] == ["Misrata"]
     text = run_cli("alerts", "--config", str(config), "--db", str(db)).stdout
-    assert "sent" in text and "Wire: Misrata report" in text
+    assert "printed" in text and "Wire: Misrata report" in text
 
 
 def test_send_test_reaches_a_real_smtp_server(

@@ -211,7 +211,9 @@ def test_the_bundled_config_prints_the_founding_articles_alerts_within_seconds(
     started = time.monotonic()
     daemon = Daemon(config, db)
     daemons.append(daemon)
-    daemon.wait_for(r"alert=2 channel=\S+ .* printed to the console only", timeout=20)
+    daemon.wait_for(
+        r"alert=2 channel=\S+ .* held \(printed to the console as a preview\)", timeout=20
+    )
     assert time.monotonic() - started < 20
     daemon.wait_for(r"feed=bbc-world poll failed: ConnectError")
     assert daemon.stop(signal.SIGINT) == 0

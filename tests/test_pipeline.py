@@ -47,7 +47,7 @@ class FlakyNotifier(Notifier):
         super().__init__(build_channels({}, {}), console=io.StringIO())
         self.failures = failures
 
-    def send(self, channel: str, message: Message) -> str | None:
+    def send(self, channel: str, message: Message, *, msgid: str | None = None) -> str | None:
         if self.failures:
             self.failures -= 1
             raise DeliveryError("HTTP 503 from the channel")
@@ -153,7 +153,7 @@ def test_a_failed_alert_stays_pending_and_is_retried_after_its_backoff(
     assert pipeline.deliver().printed == 0  # still backing off
     clock.now += alert_backoff(1)
     assert pipeline.deliver().printed == 1
-    assert store.recent_alerts()[0].status == "sent"
+    assert store.recent_alerts()[0].status == "printed"  # the console channel's own
 
 
 def test_a_set_stop_flag_leaves_unstarted_feeds_for_next_time(tmp_path: Path, store: Store) -> None:
@@ -175,9 +175,11 @@ def test_alert_backoff_doubles_and_is_capped_at_an_hour() -> None:
     assert alert_backoff(50) == timedelta(hours=1)
 
 
-def test_a_channel_without_its_secret_prints_and_says_so(tmp_path: Path, store: Store) -> None:
-    # A configured channel whose secret is unset prints to the console: the alert is not
-    # lost, and `monitor alerts` shows it as printed, not sent, with the reason.
+def test_a_channel_without_its_secret_holds_its_alert_and_prints_a_preview(
+    tmp_path: Path, store: Store
+) -> None:
+    # A configured channel whose secret is unset: the alert is previewed on the console and
+    # held for that channel, never claimed again until the channel is set up.
     feed_file = tmp_path / "f.xml"
     feed_file.write_text(rss(("Misrata", "https://ex.org/1", "1")))
     feeds = [Feed("f", str(feed_file), "F", 60)]
@@ -193,12 +195,15 @@ def test_a_channel_without_its_secret_prints_and_says_so(tmp_path: Path, store: 
         clock=Clock(),
     )
     pipeline.poll(feeds)
-    # Only printed: the summary must not call it sent.
-    assert pipeline.deliver() == DeliveryReport(sent=0, printed=1, failed=0)
-    assert "[slack]" in out.getvalue()
+    assert pipeline.deliver() == DeliveryReport(sent=0, printed=0, failed=0, held=1)
+    assert "[slack]" in out.getvalue() and "Misrata" in out.getvalue()
     [alert] = store.recent_alerts()
-    assert alert.status == "printed"
-    assert alert.note == "printed to the console: UNSET_FOR_TEST not set"
+    assert alert.status == "held"
+    assert alert.note == "held: UNSET_FOR_TEST not set"
+    assert alert.attempts == 0  # finding the channel unset is no attempt
+    assert pipeline.deliver() == DeliveryReport()  # not claimed again, not printed again
+    assert pipeline.recover().released == 0  # still not set up: still held
+    assert store.recent_alerts()[0].status == "held"
 
 
 class CountingNotifier(Notifier):
@@ -209,7 +214,10 @@ class CountingNotifier(Notifier):
         self.dead = dead
         self.attempts: dict[str, int] = {}
 
-    def send(self, channel: str, message: Message) -> str | None:
+    def fallback(self, channel: str) -> str | None:
+        return None  # every channel counts as set up; the live ones print
+
+    def send(self, channel: str, message: Message, *, msgid: str | None = None) -> str | None:
         self.attempts[channel] = self.attempts.get(channel, 0) + 1
         if channel in self.dead:
             raise DeliveryError("timed out")
@@ -232,7 +240,7 @@ def test_a_dead_channel_is_tried_once_per_pass_and_does_not_hold_up_the_others(
     assert pipeline.poll(feeds)[0].alerts == 300
     report = pipeline.deliver()
     # Every Slack alert goes out in one pass, past the 100-alert batch; email is tried once.
-    assert (report.printed, report.failed) == (150, 1)
+    assert (report.sent, report.failed) == (150, 1)
     assert notifier.attempts == {"email": 1, "slack": 150}
 
 

@@ -148,7 +148,7 @@ def test_warnings_are_printed_and_poll_runs(
         "config/monitor.yaml:2:3: warning: channel 'spare' is not used by any rule, "
         "so nothing can reach it",
         "config/monitor.yaml:3:10: warning: channel 'spare': UNSET_FOR_MONITOR_TEST not set "
-        "in the environment, so this channel cannot send",
+        "in the environment, so this channel cannot send (its alerts are held)",
     ]
     assert "(left out)" not in result.stderr
     assert "Misrata report" in result.stdout

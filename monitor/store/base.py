@@ -100,20 +100,37 @@ class Store(Protocol):
         """Pending alerts due for an attempt (not leased), oldest first."""
 
     def claim_alert(self, alert_id: int, now: datetime, lease_until: datetime) -> bool:
-        """Take a pending, due alert for one attempt: count the attempt and hide the alert
-        until `lease_until`. False when another process (or an earlier pass) has it."""
+        """Take a pending, due alert for one attempt: count the attempt, remember when it was
+        claimed, and hide the alert until `lease_until`. False when another process (or an
+        earlier pass) has it."""
 
     def mark_sent(
         self, alert_id: int, now: datetime, note: str | None = None, *, printed: bool = False
     ) -> None:
-        """An alert was accepted by its channel; `printed` when it only reached the console
-        because its channel is not set up (status PRINTED, never retried)."""
+        """An alert was accepted by its channel; `printed` when its channel is the built-in
+        console (status PRINTED, never retried)."""
 
     def mark_attempt_failed(
-        self, alert_id: int, error: str, now: datetime, max_attempts: int
+        self, alert_id: int, error: str, now: datetime, max_attempts: int, *, give_up: bool = False
     ) -> AlertStatus:
         """The claimed attempt failed: the alert stays pending (its lease is the backoff)
-        or, after max_attempts, is failed for good. Returns its new status."""
+        or, after max_attempts or when `give_up`, is failed for good. Returns its new status."""
+
+    def hold_alert(self, alert_id: int, now: datetime, reason: str) -> None:
+        """The claimed alert's channel is not set up: keep it HELD with `reason` as its note,
+        the attempt not counted. A held alert is never in `pending_alerts`."""
+
+    def requeue_alert(self, alert_id: int, now: datetime) -> None:
+        """Make an alert pending and due now, whatever its state, with its attempts and
+        error cleared: a held alert whose channel is now set up, or a resend."""
+
+    def expire_alert(self, alert_id: int, now: datetime, reason: str) -> None:
+        """A held alert that is too old to send: EXPIRED, with `reason` as its error."""
+
+    def release_interrupted(self, started: datetime) -> int:
+        """Every claim still open that was made before `started` (this process's start) was
+        cut off by a crash: make those alerts due now and uncount the attempt. Returns how
+        many."""
 
     def stories_since(self, since: datetime) -> Iterator[StoredStory]:
         """The stories stored at or after `since`, oldest first, with `first_seen` set (for
@@ -122,8 +139,11 @@ class Store(Protocol):
     def feed_statuses(self) -> list[FeedStatus]:
         """Every stored feed's polling state, by name. Read-only."""
 
-    def recent_alerts(self, limit: int = 50) -> list[Alert]:
-        """The newest alerts, whatever their state, newest first."""
+    def recent_alerts(
+        self, limit: int | None = 50, state: AlertStatus | None = None
+    ) -> list[Alert]:
+        """The newest alerts (every one when `limit` is None), in `state` or any, newest
+        first."""
 
     def close(self) -> None:
         """Release the database (and the writer's lock)."""

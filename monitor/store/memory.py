@@ -24,6 +24,7 @@ from monitor.models import (
     Story,
 )
 from monitor.store.base import DueFeed, FeedStatus, PollRecord
+from monitor.timing import interrupted
 
 
 @dataclass
@@ -42,6 +43,7 @@ class _FeedRow:
 class _AlertRow:
     alert: Alert
     next_attempt_at: datetime | None = None
+    claimed_at: datetime | None = None  # set while an attempt is open
 
 
 class MemoryStore:
@@ -165,7 +167,7 @@ class MemoryStore:
             if row is None or not self._due(row, now):
                 return False
             row.alert = replace(row.alert, attempts=row.alert.attempts + 1)
-            row.next_attempt_at = lease_until
+            row.next_attempt_at, row.claimed_at = lease_until, now
             return True
 
     def mark_sent(
@@ -176,21 +178,58 @@ class MemoryStore:
             row = self._alert_row(alert_id)
             status = AlertStatus.PRINTED if printed else AlertStatus.SENT
             row.alert = replace(row.alert, status=status, sent_at=now, note=note)
+            row.claimed_at = None
 
     def mark_attempt_failed(
-        self, alert_id: int, error: str, now: datetime, max_attempts: int
+        self, alert_id: int, error: str, now: datetime, max_attempts: int, *, give_up: bool = False
     ) -> AlertStatus:
         with self._lock:
             self._check_open()
             row = self._alert_row(alert_id)
             if row.alert.status is AlertStatus.PENDING:
-                status = (
-                    AlertStatus.FAILED
-                    if row.alert.attempts >= max_attempts
-                    else AlertStatus.PENDING
-                )
+                final = give_up or row.alert.attempts >= max_attempts
+                status = AlertStatus.FAILED if final else AlertStatus.PENDING
                 row.alert = replace(row.alert, status=status, last_error=error)
+                row.claimed_at = None
             return row.alert.status
+
+    def hold_alert(self, alert_id: int, now: datetime, reason: str) -> None:
+        with self._lock:
+            self._check_open()
+            row = self._alert_row(alert_id)
+            if row.alert.status is AlertStatus.PENDING:
+                attempts = max(0, row.alert.attempts - (row.claimed_at is not None))
+                row.alert = replace(
+                    row.alert, status=AlertStatus.HELD, note=reason, attempts=attempts
+                )
+                row.claimed_at = row.next_attempt_at = None
+
+    def requeue_alert(self, alert_id: int, now: datetime) -> None:
+        with self._lock:
+            self._check_open()
+            row = self._alert_row(alert_id)
+            row.alert = replace(
+                row.alert, status=AlertStatus.PENDING, attempts=0, last_error=None, sent_at=None
+            )
+            row.claimed_at = row.next_attempt_at = None
+
+    def expire_alert(self, alert_id: int, now: datetime, reason: str) -> None:
+        with self._lock:
+            self._check_open()
+            row = self._alert_row(alert_id)
+            row.alert = replace(row.alert, status=AlertStatus.EXPIRED, last_error=reason)
+            row.claimed_at = row.next_attempt_at = None
+
+    def release_interrupted(self, started: datetime) -> int:
+        with self._lock:
+            self._check_open()
+            released = 0
+            for row in self._alerts.values():
+                if row.alert.status is AlertStatus.PENDING and interrupted(row.claimed_at, started):
+                    row.alert = replace(row.alert, attempts=max(0, row.alert.attempts - 1))
+                    row.claimed_at = row.next_attempt_at = None
+                    released += 1
+            return released
 
     def _alert_row(self, alert_id: int) -> _AlertRow:
         row = self._alerts.get(alert_id)
@@ -223,10 +262,13 @@ class MemoryStore:
             found = [s for s in self._stories if s.first_seen is not None and s.first_seen >= since]
         yield from found
 
-    def recent_alerts(self, limit: int = 50) -> list[Alert]:
+    def recent_alerts(
+        self, limit: int | None = 50, state: AlertStatus | None = None
+    ) -> list[Alert]:
         with self._lock:
             self._check_open()
-            newest = list(reversed(self._alerts.values()))[:limit]
+            rows = [r for r in self._alerts.values() if state is None or r.alert.status is state]
+            newest = list(reversed(rows))[:limit]
             return [self._with_outlet(row.alert) for row in newest]
 
     def close(self) -> None:

@@ -142,6 +142,13 @@ def m002_identity_keys(db: sqlite_utils.Database) -> None:
         )
 
 
+@migrations()
+def m003_claimed_at(db: sqlite_utils.Database) -> None:
+    # When the open attempt was claimed: a claim from before this process started was cut
+    # off by a crash, and is retried at once without counting it (timing.interrupted).
+    db.execute("ALTER TABLE alerts ADD COLUMN claimed_at TEXT")
+
+
 def _insert_keys(
     db: sqlite_utils.Database,
     stories: Sequence[tuple[int, str, Sequence[IdentityKey]]],
@@ -241,6 +248,11 @@ def _foreign(db: sqlite_utils.Database) -> str | None:
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
+
+
+def _iso_us(value: datetime) -> str:
+    # Claims are compared with the process start: a restart can come within the same second.
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -496,8 +508,13 @@ class SQLiteStore:
         ]
 
     @_locked
-    def recent_alerts(self, limit: int = 50) -> list[Alert]:
-        return self._alerts("ORDER BY a.id DESC LIMIT ?", [limit])
+    def recent_alerts(
+        self, limit: int | None = 50, state: AlertStatus | None = None
+    ) -> list[Alert]:
+        return self._alerts(
+            "WHERE ? IS NULL OR a.status = ? ORDER BY a.id DESC LIMIT ?",
+            [state and state.value, state and state.value, -1 if limit is None else limit],
+        )
 
     @_locked
     def mark_sent(
@@ -506,7 +523,7 @@ class SQLiteStore:
         status = AlertStatus.PRINTED if printed else AlertStatus.SENT
         with self.db.atomic():
             cursor = self.db.execute(
-                """UPDATE alerts SET status = ?, sent_at = ?,
+                """UPDATE alerts SET status = ?, sent_at = ?, claimed_at = NULL,
                      updated_at = ?, note = ? WHERE id = ?""",
                 [status.value, _iso(now), _iso(now), note, alert_id],
             )
@@ -517,28 +534,79 @@ class SQLiteStore:
     def claim_alert(self, alert_id: int, now: datetime, lease_until: datetime) -> bool:
         with self.db.atomic():
             cursor = self.db.execute(
-                """UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
+                """UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ?,
+                     claimed_at = ?, updated_at = ?
                    WHERE id = ? AND status = 'pending'
                    AND (next_attempt_at IS NULL OR next_attempt_at <= ?)""",
-                [_iso(lease_until), _iso(now), alert_id, _iso(now)],
+                [_iso(lease_until), _iso_us(now), _iso(now), alert_id, _iso(now)],
             )
         return cursor.rowcount == 1
 
     @_locked
     def mark_attempt_failed(
-        self, alert_id: int, error: str, now: datetime, max_attempts: int
+        self, alert_id: int, error: str, now: datetime, max_attempts: int, *, give_up: bool = False
     ) -> AlertStatus:
         with self.db.atomic():
             self.db.execute(
-                """UPDATE alerts SET last_error = ?, updated_at = ?,
-                     status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'pending' END
+                """UPDATE alerts SET last_error = ?, updated_at = ?, claimed_at = NULL,
+                     status = CASE WHEN ? OR attempts >= ? THEN 'failed' ELSE 'pending' END
                    WHERE id = ? AND status = 'pending'""",
-                [error, _iso(now), max_attempts, alert_id],
+                [error, _iso(now), give_up, max_attempts, alert_id],
             )
             row = self.db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()
         if row is None:
             raise StoreError(f"no alert {alert_id}")
         return AlertStatus(row[0])
+
+    def _update_alert(self, alert_id: int, sql: str, params: list[Any]) -> None:
+        with self.db.atomic():
+            self.db.execute(f"UPDATE alerts SET {sql} WHERE id = ?", [*params, alert_id])
+            if self.db.execute("SELECT 1 FROM alerts WHERE id = ?", [alert_id]).fetchone() is None:
+                raise StoreError(f"no alert {alert_id}")
+
+    @_locked
+    def hold_alert(self, alert_id: int, now: datetime, reason: str) -> None:
+        # The attempt that found the channel unconfigured was no attempt: uncount it.
+        self._update_alert(
+            alert_id,
+            """status = CASE WHEN status = 'pending' THEN 'held' ELSE status END,
+               note = CASE WHEN status = 'pending' THEN ? ELSE note END,
+               attempts = CASE WHEN status = 'pending' AND claimed_at IS NOT NULL
+                 THEN max(0, attempts - 1) ELSE attempts END,
+               next_attempt_at = CASE WHEN status = 'pending' THEN NULL ELSE next_attempt_at END,
+               claimed_at = NULL, updated_at = ?""",
+            [reason, _iso(now)],
+        )
+
+    @_locked
+    def requeue_alert(self, alert_id: int, now: datetime) -> None:
+        self._update_alert(
+            alert_id,
+            """status = 'pending', attempts = 0, last_error = NULL, sent_at = NULL,
+               next_attempt_at = NULL, claimed_at = NULL, updated_at = ?""",
+            [_iso(now)],
+        )
+
+    @_locked
+    def expire_alert(self, alert_id: int, now: datetime, reason: str) -> None:
+        self._update_alert(
+            alert_id,
+            """status = 'expired', last_error = ?, next_attempt_at = NULL, claimed_at = NULL,
+               updated_at = ?""",
+            [reason, _iso(now)],
+        )
+
+    @_locked
+    def release_interrupted(self, started: datetime) -> int:
+        # timing.interrupted, in SQL: an open claim made before this process started.
+        with self.db.atomic():
+            cursor = self.db.execute(
+                """UPDATE alerts SET attempts = max(0, attempts - 1), next_attempt_at = NULL,
+                     claimed_at = NULL, updated_at = ?
+                   WHERE status = 'pending' AND claimed_at IS NOT NULL AND claimed_at < ?""",
+                [_iso(started), _iso_us(started)],
+            )
+        return cursor.rowcount
 
     @_locked
     def feed_statuses(self) -> list[FeedStatus]:

@@ -192,11 +192,71 @@ def test_pending_alerts_skip_channels_and_respect_the_limit(store: Store) -> Non
     )[:2]
 
 
+def test_a_held_alert_is_not_pending_until_requeued(store: Store) -> None:
+    alert_id = one_alert(store)
+    assert store.claim_alert(alert_id, NOW, NOW + timedelta(seconds=30))
+    store.hold_alert(alert_id, NOW, "held: SLACK_URL not set")
+    assert store.pending_alerts(NOW + timedelta(days=1)) == []
+    [held] = store.recent_alerts(state=AlertStatus.HELD)
+    assert (held.id, held.attempts, held.note) == (alert_id, 0, "held: SLACK_URL not set")
+    assert store.recent_alerts(state=AlertStatus.PENDING) == []
+    store.requeue_alert(alert_id, NOW)
+    [due] = store.pending_alerts(NOW)  # due at once, no backoff left over
+    assert (due.id, due.status, due.attempts) == (alert_id, AlertStatus.PENDING, 0)
+
+
+def test_an_expired_alert_is_listed_and_never_pending(store: Store) -> None:
+    alert_id = one_alert(store)
+    assert store.claim_alert(alert_id, NOW, NOW + timedelta(seconds=30))
+    store.hold_alert(alert_id, NOW, "held: x")
+    store.expire_alert(alert_id, NOW, "too old")
+    assert store.pending_alerts(NOW + timedelta(days=1)) == []
+    [shown] = store.recent_alerts(None, AlertStatus.EXPIRED)
+    assert (shown.status, shown.last_error) == (AlertStatus.EXPIRED, "too old")
+
+
+def test_a_sent_alert_can_be_requeued_for_a_resend(store: Store) -> None:
+    alert_id = one_alert(store)
+    assert store.claim_alert(alert_id, NOW, NOW + timedelta(seconds=30))
+    store.mark_sent(alert_id, NOW)
+    store.requeue_alert(alert_id, NOW)
+    assert [a.id for a in store.pending_alerts(NOW)] == [alert_id]
+
+
+def test_give_up_fails_an_alert_before_max_attempts(store: Store) -> None:
+    alert_id = one_alert(store)
+    assert store.claim_alert(alert_id, NOW, NOW + timedelta(seconds=30))
+    status = store.mark_attempt_failed(alert_id, "HTTP 500", NOW, 10, give_up=True)
+    assert status is AlertStatus.FAILED
+    assert store.recent_alerts()[0].last_error == "HTTP 500"
+
+
+def test_claims_from_before_the_start_are_released_uncounted(store: Store) -> None:
+    alert_id = one_alert(store)
+    started = NOW + timedelta(seconds=1)
+    assert store.claim_alert(alert_id, NOW, NOW + timedelta(minutes=5))
+    assert store.release_interrupted(started) == 1
+    [due] = store.pending_alerts(started)  # at once, not after the 5-minute lease
+    assert due.attempts == 0
+    assert store.release_interrupted(started) == 0  # released once
+    # A claim made since the start is this process's own, and a finished one is no claim.
+    assert store.claim_alert(alert_id, started, started + timedelta(minutes=5))
+    assert store.release_interrupted(started) == 0
+    store.mark_attempt_failed(alert_id, "HTTP 500", started, 10)
+    assert store.release_interrupted(started + timedelta(hours=1)) == 0
+    assert store.recent_alerts()[0].attempts == 1
+
+
 def test_an_unknown_alert_is_a_store_error(store: Store) -> None:
     with pytest.raises(StoreError):
         store.mark_attempt_failed(999, "x", NOW, 3)
     with pytest.raises(StoreError):
         store.mark_sent(999, NOW)
+    for call in (store.hold_alert, store.expire_alert):
+        with pytest.raises(StoreError):
+            call(999, NOW, "x")
+    with pytest.raises(StoreError):
+        store.requeue_alert(999, NOW)
     assert store.claim_alert(999, NOW, NOW) is False
 
 

@@ -30,9 +30,9 @@ def test_a_new_database_is_marked_as_monitors_and_in_wal_mode(tmp_path: Path) ->
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
-    assert names == ["m001_initial", "m002_identity_keys"]
+    assert names == ["m001_initial", "m002_identity_keys", "m003_claimed_at"]
     SQLiteStore(tmp_path / "m.db").close()  # opening again applies nothing twice
-    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 2
+    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 3
 
 
 def test_an_empty_file_is_initialised(tmp_path: Path) -> None:
@@ -194,3 +194,35 @@ def test_the_schema_itself_refuses_a_story_key_twice(tmp_path: Path) -> None:
             )
     finally:
         store.close()
+
+
+def test_a_claim_cut_off_by_a_kill_is_retried_at_the_next_start_uncounted(
+    tmp_path: Path,
+) -> None:
+    # The first process claims the alert, then dies (closed without marking anything).
+    first = SQLiteStore(tmp_path / "m.db", writer=True)
+    first.sync_feeds([Feed("bbc", "https://bbc.example/rss", "BBC", 300.0)])
+    match = Match("r1", "R", ("x",), ("slack",))
+    first.add_stories(
+        [
+            NewStory(
+                Story("bbc", "g1", "https://ex.org/a", "T"),
+                (match,),
+                (PlannedAlert("slack", (match,)),),
+            )
+        ],
+        NOW,
+    )
+    [alert] = first.pending_alerts(NOW)
+    assert first.claim_alert(alert.id, NOW, NOW + timedelta(minutes=30))
+    first.close()
+    # The next process starts 0.2 s later, within the same second.
+    started = NOW + timedelta(milliseconds=200)
+    second = SQLiteStore(tmp_path / "m.db", writer=True)
+    try:
+        assert second.pending_alerts(started) == []  # leased: without the release, 30 min
+        assert second.release_interrupted(started) == 1
+        [due] = second.pending_alerts(started)
+        assert (due.id, due.attempts) == (alert.id, 0)
+    finally:
+        second.close()
