@@ -75,10 +75,16 @@ class FieldText:
             found[word[:3]].append(word)
         return dict(found)
 
+    @cached_property
+    def spans(self) -> list[tuple[int, int]]:
+        """Where each word stands in the text: the offsets of `tokens` without folding
+        every word again, for quoting the few a rule matched."""
+        return [m.span() for m in _WORD.finditer(self.text)]
+
     def surface(self, start: int, end: int) -> str:
         """Words `start`..`end` as the text spells them, on one line."""
-        tokens = self.tokens
-        return self.text[tokens[start].start : tokens[end].end].replace("\n", " ")
+        spans = self.spans
+        return self.text[spans[start][0] : spans[end][1]].replace("\n", " ")
 
 
 class Document:
@@ -99,6 +105,12 @@ class Document:
     def vocabulary(self) -> frozenset[str]:
         """Every distinct folded word of every field: what the presearcher looks up."""
         return frozenset().union(*(f.words for f in self.fields))
+
+    @cached_property
+    def keys(self) -> frozenset[str]:
+        """The spelling key (names.py) of every word: a `~` term with none of its name's
+        keys here has no spelling here."""
+        return frozenset(map(spelling_key, self.vocabulary))
 
     def field_index(self, name: str) -> int:
         """The position of a field by name."""
