@@ -4,7 +4,7 @@ formerly Luwak, and the Elasticsearch percolator).
 
 Each rule is indexed under the tokens of its rarest required clause: an OR under every
 alternative, an AND, NEAR or phrase under its rarest part, a NOT never. A `prefix*` is
-indexed under its first three letters, a `name~` and an `@place` under their spelling
+indexed under the whole prefix, a `name~` and an `@place` under their spelling
 keys. A rule with no required clause that can be indexed (`Libya OR NOT Egypt`) is
 evaluated on every story.
 
@@ -166,14 +166,12 @@ class RuleIndex:
         for i, query in enumerate(queries):
             clauses = required_clauses(query)
             tokens = _rarest(clauses)
-            numbers = []
             for clause in clauses:
                 if clause not in ids:
                     ids[clause] = len(ids)
                     for kind, value in clause:
                         table = words if kind == WORD else keys if kind == KEY else starts
                         table[value].append(ids[clause])
-                numbers.append(ids[clause])
             # The filed clause is met by construction; the others are checked per story.
             self._others.append(frozenset(ids[c] for c in clauses if c is not tokens))
             if tokens is None:
@@ -186,6 +184,9 @@ class RuleIndex:
         # A word starts with prefix p exactly when its first len(p) letters are p: one
         # look-up per indexed prefix length, not one per prefix.
         self._prefix_lengths = tuple(sorted({len(p) for p in starts}))
+        # Only clauses some rule checks after its filed one need remembering per word: the
+        # sets a story unions stay small when most clauses are only ever filed.
+        self._checked: frozenset[int] = frozenset().union(*self._others)
         # Per word once seen: the clauses it meets and the rules filed under them.
         self._met_by: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
         self._seen: set[str] = set()  # every word looked at, meeting a clause or not
@@ -200,7 +201,7 @@ class RuleIndex:
             met.extend(self._starts.get(word[:n], ()))
         filed = self._filed
         rules = [i for c in met if c in filed for i in filed[c]]
-        return frozenset(met), frozenset(rules)
+        return frozenset(self._checked.intersection(met)), frozenset(rules)
 
     def candidates(self, doc: Document) -> list[int]:
         """The positions of the queries the story could match, in order."""
@@ -214,7 +215,7 @@ class RuleIndex:
             self._seen.update(new)
             for word in new:
                 met, rules = self._met(word)
-                if met:
+                if met or rules:
                     self._met_by[word] = met, rules
         if not (hits := [self._met_by[w] for w in self._met_by.keys() & vocabulary]):
             return list(self.always)
