@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_left
 from collections import defaultdict
 from functools import cached_property, lru_cache
 
@@ -68,12 +69,21 @@ class FieldText:
         return dict(found)
 
     @cached_property
-    def by_start(self) -> dict[str, list[str]]:
-        """The first three letters → the distinct words that start with them (prefix*)."""
-        found: defaultdict[str, list[str]] = defaultdict(list)
-        for word in self.positions:
-            found[word[:3]].append(word)
-        return dict(found)
+    def sorted_words(self) -> list[str]:
+        """The distinct words in order: the words a prefix starts stand together, found by
+        bisection (sorting is done in C; a dict of first letters cost a Python loop over
+        every word of a long text for the one prefix a story is asked about)."""
+        return sorted(self.positions)
+
+    def starting_with(self, prefix: str) -> list[str]:
+        """The distinct words that start with `prefix` (prefix*)."""
+        words = self.sorted_words
+        i = bisect_left(words, prefix)
+        found = []
+        while i < len(words) and words[i].startswith(prefix):
+            found.append(words[i])
+            i += 1
+        return found
 
     @cached_property
     def spans(self) -> list[tuple[int, int]]:

@@ -34,7 +34,7 @@ def spelled_words(field: FieldText, name: str, tolerance: int | None) -> list[st
 def word_positions(field: FieldText, term: Term) -> list[int]:
     """Where a single-word reading of `term` stands in a field (not its curated phrases)."""
     if term.prefix:
-        words = [w for w in field.by_start.get(term.word[:3], ()) if w.startswith(term.word)]
+        words = field.starting_with(term.word)
     elif term.spelling:
         words = spelled_words(field, term.word, term.tolerance)
     else:
