@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_left
 from collections import defaultdict
 from functools import cached_property, lru_cache
 
@@ -68,17 +69,32 @@ class FieldText:
         return dict(found)
 
     @cached_property
-    def by_start(self) -> dict[str, list[str]]:
-        """The first three letters → the distinct words that start with them (prefix*)."""
-        found: defaultdict[str, list[str]] = defaultdict(list)
-        for word in self.positions:
-            found[word[:3]].append(word)
-        return dict(found)
+    def sorted_words(self) -> list[str]:
+        """The distinct words in order: the words a prefix starts stand together, found by
+        bisection (sorting is done in C; a dict of first letters cost a Python loop over
+        every word of a long text for the one prefix a story is asked about)."""
+        return sorted(self.positions)
+
+    def starting_with(self, prefix: str) -> list[str]:
+        """The distinct words that start with `prefix` (prefix*)."""
+        words = self.sorted_words
+        i = bisect_left(words, prefix)
+        found = []
+        while i < len(words) and words[i].startswith(prefix):
+            found.append(words[i])
+            i += 1
+        return found
+
+    @cached_property
+    def spans(self) -> list[tuple[int, int]]:
+        """Where each word stands in the text: the offsets of `tokens` without folding
+        every word again, for quoting the few a rule matched."""
+        return [m.span() for m in _WORD.finditer(self.text)]
 
     def surface(self, start: int, end: int) -> str:
         """Words `start`..`end` as the text spells them, on one line."""
-        tokens = self.tokens
-        return self.text[tokens[start].start : tokens[end].end].replace("\n", " ")
+        spans = self.spans
+        return self.text[spans[start][0] : spans[end][1]].replace("\n", " ")
 
 
 class Document:
@@ -99,6 +115,12 @@ class Document:
     def vocabulary(self) -> frozenset[str]:
         """Every distinct folded word of every field: what the presearcher looks up."""
         return frozenset().union(*(f.words for f in self.fields))
+
+    @cached_property
+    def keys(self) -> frozenset[str]:
+        """The spelling key (names.py) of every word: a `~` term with none of its name's
+        keys here has no spelling here."""
+        return frozenset(map(spelling_key, self.vocabulary))
 
     def field_index(self, name: str) -> int:
         """The position of a field by name."""

@@ -34,7 +34,7 @@ def spelled_words(field: FieldText, name: str, tolerance: int | None) -> list[st
 def word_positions(field: FieldText, term: Term) -> list[int]:
     """Where a single-word reading of `term` stands in a field (not its curated phrases)."""
     if term.prefix:
-        words = [w for w in field.by_start.get(term.word[:3], ()) if w.startswith(term.word)]
+        words = field.starting_with(term.word)
     elif term.spelling:
         words = spelled_words(field, term.word, term.tolerance)
     else:
@@ -61,9 +61,29 @@ def phrase_starts(field: FieldText, words: tuple[str, ...], spelling: bool) -> l
 
 def term_hits(doc: Document, term: Term | Phrase, fields: tuple[int, ...]) -> list[Hit]:
     """Every hit of one term or phrase in the given fields."""
+    # Most terms of a candidate rule are absent from the story: one set look-up over the
+    # whole story says so before any field builds its positions.
+    # A spelling has one of the name's keys (names.py's contract), so a story without any
+    # of them has none, whatever the field.
+    vocabulary = doc.vocabulary
+    if isinstance(term, Phrase):
+        if term.spelling:
+            if any(doc.keys.isdisjoint(_spelling_keys(w)) for w in term.words):
+                return []
+        elif not vocabulary.issuperset(term.words):
+            return []
+    elif term.spelling:
+        if doc.keys.isdisjoint(_spelling_keys(term.word)) and not any(
+            vocabulary.issuperset(v) for v in term.variants
+        ):
+            return []
+    elif not term.prefix and term.word not in vocabulary:
+        return []
     hits: list[Hit] = []
     for f in fields:
         field = doc.fields[f]
+        if not field.words:
+            continue
         if isinstance(term, Phrase):
             n = len(term.words) - 1
             hits.extend((f, p, p + n) for p in phrase_starts(field, term.words, term.spelling))

@@ -4,7 +4,7 @@ formerly Luwak, and the Elasticsearch percolator).
 
 Each rule is indexed under the tokens of its rarest required clause: an OR under every
 alternative, an AND, NEAR or phrase under its rarest part, a NOT never. A `prefix*` is
-indexed under its first three letters, a `name~` and an `@place` under their spelling
+indexed under the whole prefix, a `name~` and an `@place` under their spelling
 keys. A rule with no required clause that can be indexed (`Libya OR NOT Egypt`) is
 evaluated on every story.
 
@@ -137,89 +137,89 @@ def _rarest(clauses: Sequence[frozenset[Token]]) -> frozenset[Token] | None:
     return min(clauses, key=lambda tokens: sum(map(_cost, tokens)))
 
 
-class _StoryTokens:
-    """What the presearcher reads of a story: its words, their keys and first letters."""
-
-    def __init__(self, doc: Document, with_keys: bool) -> None:
-        self.words = doc.vocabulary
-        self.keys = frozenset(map(spelling_key, self.words)) if with_keys else frozenset()
-        starts: dict[str, list[str]] = {}
-        for word in self.words:
-            starts.setdefault(word[:3], []).append(word)
-        self.starts = starts
-
-    def has_prefix(self, prefix: str) -> bool:
-        return any(w.startswith(prefix) for w in self.starts.get(prefix[:3], ()))
-
-    def meets(self, clause: _Clause) -> bool:
-        words, keys, prefixes = clause
-        return (
-            not words.isdisjoint(self.words)
-            or not keys.isdisjoint(self.keys)
-            or any(map(self.has_prefix, prefixes))
-        )
-
-
-# One required clause split by kind: (words, keys, prefixes), for set tests on a story.
-_Clause = tuple[frozenset[str], frozenset[str], tuple[str, ...]]
-
-
-def _split(tokens: frozenset[Token]) -> _Clause:
-    return (
-        frozenset(v for k, v in tokens if k == WORD),
-        frozenset(v for k, v in tokens if k == KEY),
-        tuple(v for k, v in tokens if k == START),
-    )
+# Words seen by one index before its memory of them is dropped: news vocabulary is mostly
+# the same words day after day, but numbers, typos and names keep coming.
+_MAX_WORDS = 1 << 17
 
 
 class RuleIndex:
     """Queries indexed by token: which of them a story could match.
 
-    A rule is filed under the tokens of its rarest required clause; a story's words,
-    keys and prefixes pick the rules filed under them, and each of those must then meet
-    every other required clause before it is evaluated (Luwak's presearch, then a
-    cheap filter of token sets in place of a second index).
+    Every distinct required clause gets an id, and each token (word, spelling key,
+    prefix) names the clauses it meets. A story word is turned into the clause ids it
+    meets once, and remembered: the same words come back story after story, so a story
+    costs a few set operations on its vocabulary rather than a key and prefixes per word.
+    A rule is filed under its rarest clause; the rules filed under the met clauses are
+    the pre-candidates, and a pre-candidate whose other clauses are all met is a
+    candidate (Luwak's presearch, with clause ids counted against the story instead of a
+    second index).
     """
 
     def __init__(self, queries: Sequence[Node]) -> None:
+        ids: dict[frozenset[Token], int] = {}
         words: defaultdict[str, list[int]] = defaultdict(list)
         keys: defaultdict[str, list[int]] = defaultdict(list)
-        # A prefix is filed under its first three letters, beside the whole prefix: one
-        # look-up per story word finds the bucket, and the prefix is then checked.
-        starts: defaultdict[str, defaultdict[str, list[int]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
+        starts: defaultdict[str, list[int]] = defaultdict(list)
+        filed: defaultdict[int, list[int]] = defaultdict(list)
         always: list[int] = []
-        self._clauses: list[tuple[_Clause, ...]] = []
+        self._others: list[frozenset[int]] = []
         for i, query in enumerate(queries):
             clauses = required_clauses(query)
             tokens = _rarest(clauses)
+            for clause in clauses:
+                if clause not in ids:
+                    ids[clause] = len(ids)
+                    for kind, value in clause:
+                        table = words if kind == WORD else keys if kind == KEY else starts
+                        table[value].append(ids[clause])
             # The filed clause is met by construction; the others are checked per story.
-            self._clauses.append(tuple(_split(c) for c in clauses if c is not tokens))
+            self._others.append(frozenset(ids[c] for c in clauses if c is not tokens))
             if tokens is None:
                 always.append(i)
-                continue
-            for kind, value in tokens:
-                if kind == START:
-                    starts[value[:3]][value].append(i)
-                else:
-                    (words if kind == WORD else keys)[value].append(i)
+            else:
+                filed[ids[tokens]].append(i)
         self.always = tuple(always)
-        self._words, self._keys = dict(words), dict(keys)
-        self._starts = {k: tuple(v.items()) for k, v in starts.items()}
-        self._with_keys = bool(keys) or any(c[1] for cs in self._clauses for c in cs)
+        self._filed = {c: tuple(rules) for c, rules in filed.items()}
+        self._words, self._keys, self._starts = dict(words), dict(keys), dict(starts)
+        # A word starts with prefix p exactly when its first len(p) letters are p: one
+        # look-up per indexed prefix length, not one per prefix.
+        self._prefix_lengths = tuple(sorted({len(p) for p in starts}))
+        # Only clauses some rule checks after its filed one need remembering per word: the
+        # sets a story unions stay small when most clauses are only ever filed.
+        self._checked: frozenset[int] = frozenset().union(*self._others)
+        # Per word once seen: the clauses it meets and the rules filed under them.
+        self._met_by: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
+        self._seen: set[str] = set()  # every word looked at, meeting a clause or not
+
+    def _met(self, word: str) -> tuple[frozenset[int], frozenset[int]]:
+        met = list(self._words.get(word, ()))
+        if self._keys:
+            met.extend(self._keys.get(spelling_key(word), ()))
+        for n in self._prefix_lengths:
+            if len(word) < n:
+                break
+            met.extend(self._starts.get(word[:n], ()))
+        filed = self._filed
+        rules = [i for c in met if c in filed for i in filed[c]]
+        return frozenset(self._checked.intersection(met)), frozenset(rules)
 
     def candidates(self, doc: Document) -> list[int]:
         """The positions of the queries the story could match, in order."""
-        story = _StoryTokens(doc, self._with_keys)
-        found = set(self.always)
-        for word in story.words & self._words.keys():
-            found.update(self._words[word])
-        for start in story.starts.keys() & self._starts.keys():
-            for prefix, ids in self._starts[start]:
-                if story.has_prefix(prefix):
-                    found.update(ids)
-        for key in story.keys & self._keys.keys():
-            found.update(self._keys[key])
-        clauses, meets = self._clauses, story.meets
-        return sorted(i for i in found if all(map(meets, clauses[i])))
+        vocabulary = doc.vocabulary
+        new = vocabulary.difference(self._seen)
+        if new:
+            if len(self._seen) + len(new) > _MAX_WORDS:
+                self._seen.clear()
+                self._met_by.clear()
+                new = vocabulary
+            self._seen.update(new)
+            for word in new:
+                met, rules = self._met(word)
+                if met or rules:
+                    self._met_by[word] = met, rules
+        if not (hits := [self._met_by[w] for w in self._met_by.keys() & vocabulary]):
+            return list(self.always)
+        clauses: set[int] = set().union(*[c for c, _ in hits])
+        found: set[int] = set(self.always).union(*[r for _, r in hits])
+        others = self._others
+        return sorted(i for i in found if others[i] <= clauses)

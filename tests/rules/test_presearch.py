@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 
 from monitor.config import load_config
 from monitor.models import Story
-from monitor.rules import Matcher, Rule, parse_query
+from monitor.rules import Matcher, Rule, parse_query, presearch
 from monitor.rules.places import PlaceNames
 from monitor.rules.presearch import WORD, index_tokens, required_clauses
 from tests.conftest import ROOT
@@ -114,3 +114,33 @@ def test_presearching_gives_the_same_matches_as_evaluating_every_rule(
     # The comparison means something only if many rules fire: they do, on real text.
     assert len(stories) > 1500
     assert fired > 1000
+
+
+def test_forgetting_the_words_seen_changes_no_match(
+    corpus: Path, bench_rules: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index remembers what each story word meets and forgets it all past a bound:
+    with a bound small enough to forget every few stories, matches stay the same."""
+    monkeypatch.setattr(presearch, "_MAX_WORDS", 200)
+    bench = bench_rules
+    stories = real_stories(corpus, bench)[:600]
+    queries, places = bench.generate_rules(stories, 300)
+    matcher = Matcher(bench.compile_rules(queries, places) + table_rules())
+    fired = 0
+    for story in stories:
+        matches = matcher.match(story)
+        assert matches == matcher.match_all(story), story.title
+        fired += len(matches)
+    assert fired > 100
+
+
+def test_a_prefix_meets_every_word_it_starts_whatever_its_length() -> None:
+    rules = [
+        Rule("three", "three", parse_query("emb*").node),
+        Rule("long", "long", parse_query("embargoe* AND Libya").node),
+        Rule("whole", "whole", parse_query("embargo*").node),
+    ]
+    matcher = Matcher(rules)
+    story = Story("t", "1", "https://example.com/1", "Libya embargoes and an embargo")
+    assert [m.rule_id for m in matcher.match(story)] == ["three", "long", "whole"]
+    assert matcher.match(story) == matcher.match_all(story)
