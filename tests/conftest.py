@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import errno
+import importlib.util
 import socket
 import textwrap
 import time
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -36,6 +38,15 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"needs the shared corpus at {CORPUS} (absent on this machine)")
     return CORPUS
+
+
+def load_bench_script(name: str) -> ModuleType:
+    """bench/<name>.py as a module: the bench scripts are scripts, not package modules."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # Every Store backend: the contract tests (tests/store/) and the pipeline's tests run against
