@@ -1,0 +1,183 @@
+"""The configuration's schema: what monitor.yaml, feeds.yaml and a rules file may say
+(pydantic models), durations, and the JSON Schema editors check rule files with."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from monitor.models import BacklogPolicy, RuleSeverity
+
+CONSOLE = "console"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+# Longer than this is a typo, not a schedule; it also keeps every duration far inside what
+# timedelta and datetime arithmetic can hold.
+MAX_DURATION = 30 * 86400
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# `localhost:8080/feed.xml`: urlsplit reads "localhost" as the scheme.
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d+(?:[/?#]|$)")
+# `www.bbc.co.uk/feed.xml`: read as a relative path unless it is written with its scheme.
+# A host, then a path; or www. (plain `feed.xml` is a file name, not a host).
+_HOST_NAME = re.compile(r"^(?:www\.|(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}/)")
+
+
+def parse_duration(value: object, *, longest: float = MAX_DURATION) -> float:
+    """Seconds from "90s", "5m", "1h" or "1d": positive, finite, at most `longest` (30 days
+    for the configuration's durations).
+
+    A number without a unit is refused: `interval: 5` was five seconds, where the writer
+    most likely meant five minutes.
+    """
+    if isinstance(value, bool):
+        raise ValueError("a duration is text such as 90s, 5m, 1h")
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML reads .inf and .nan as floats; "no unit" would be a puzzling answer to them.
+        raise ValueError(f"a duration must be finite (got {value})")
+    if isinstance(value, int | float):
+        raise ValueError(_no_unit(str(value)))
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a duration such as 90s, 5m, 1h")
+    if not m.group(2):
+        raise ValueError(_no_unit(m.group(1), quoted=True))
+    # Enough digits make this inf, which the range check below refuses.
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    if seconds > longest:
+        raise ValueError(f"{value!r} is longer than {longest / 86400:g} days")
+    return seconds
+
+
+def _no_unit(number: str, *, quoted: bool = False) -> str:
+    shown = repr(number) if quoted else number
+    return f"{shown} has no unit; write e.g. {number}s or {number}m"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PollSettings(_Strict):
+    interval: Duration = 300.0
+    tick: Duration = 5.0
+    workers: int = Field(default=4, ge=1, le=64)
+    connect_timeout: Duration = 10.0
+    timeout: Duration = 30.0
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    retry_after_error: Duration = 600.0
+    # A story published longer ago than this is stored as seen but not alerted (a new
+    # feed's backlog); feeds.yaml's `backlog: alert` turns that off for one feed.
+    max_age: Duration = 86400.0
+
+
+class DeliverySettings(_Strict):
+    max_attempts: int = Field(default=10, ge=1)
+    # An alert not delivered this long after it was queued is given up: a failing one is
+    # marked failed, a held one (its channel was not set up) expired. Old news is noise.
+    max_age: Duration = 86400.0
+
+
+def _time_zone(value: Any) -> Any:
+    """An IANA time zone name ("Europe/London"), checked against the zone database."""
+    if value is None:
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError("a time zone is an IANA name such as Europe/London")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (an IANA name such as Europe/London)"
+        ) from None
+    return value
+
+
+class ChannelSettings(_Strict):
+    url: str = Field(min_length=1)
+    # Where the channel's readers are: emails show the published time there as well as UTC.
+    timezone: Annotated[str | None, BeforeValidator(_time_zone)] = None
+
+
+class MonitorFile(_Strict):
+    # As written; `Config.database_path` is where it points. Empty would name the directory.
+    database: str | None = Field(default=None, min_length=1)
+    poll: PollSettings = PollSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    channels: dict[str, ChannelSettings] = {}
+
+
+class FeedSettings(_Strict):
+    name: str = Field(pattern=_NAME)
+    url: str = Field(min_length=1)
+    title: str | None = None
+    interval: Duration | None = None
+    tags: list[str] = []
+    enabled: bool = True
+    backlog: BacklogPolicy = BacklogPolicy.SKIP
+
+
+class PlaceSettings(_Strict):
+    """A place set in a rule file: a GeoNames city and/or the names written out."""
+
+    gazetteer: str | int | None = Field(
+        default=None, description='a GeoNames city: "Misratah, LY" or a geonameid'
+    )
+    aliases: list[str] = Field(default=[], description="more names, as the news spells them")
+
+    @model_validator(mode="after")
+    def _has_names(self) -> PlaceSettings:
+        if self.gazetteer is None and not self.aliases:
+            raise ValueError("a place needs a gazetteer city or aliases")
+        return self
+
+
+class ExampleStory(_Strict):
+    """A rule test's story given field by field."""
+
+    title: str = ""
+    summary: str = ""
+    content: str = ""
+
+
+# A plain string is a headline.
+RuleExample = str | ExampleStory
+
+
+class RuleTests(_Strict):
+    match: list[RuleExample] = Field(default=[], description="texts the rule must match")
+    reject: list[RuleExample] = Field(default=[], description="texts the rule must not match")
+
+
+class RuleSettings(_Strict):
+    id: str = Field(pattern=_NAME)
+    query: str = Field(min_length=1)
+    channels: list[str] = Field(min_length=1)
+    name: str | None = None
+    description: str | None = None
+    enabled: bool = True
+    severity: RuleSeverity = RuleSeverity.NORMAL
+    tests: RuleTests = RuleTests()
+
+
+class RulesFile(_Strict):
+    """One file of rules/: what `monitor schema` describes to editors."""
+
+    places: dict[str, PlaceSettings] = {}
+    rules: list[RuleSettings] = []
+
+
+def rules_schema() -> str:
+    """The JSON Schema of one rules file, as `monitor schema` prints it."""
+    schema = RulesFile.model_json_schema()
+    schema["title"] = "monitor rules file"
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
