@@ -2,7 +2,7 @@
 
 One connection serves the whole process behind a lock: the SQLite on our machines (3.40)
 has a WAL corruption bug when several connections write at once, and a single writer is
-all one daemon needs. The schema lives in the migrations below, each run in a transaction.
+all one daemon needs. The schema is `store/schema.py`: migrations, each run in a transaction.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any, ParamSpec, TextIO, TypeVar
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
-from monitor.dedupe import IdentityKey, KeyKind, canonical_link, identity_keys, is_repeat
+from monitor.dedupe import IdentityKey, KeyKind, identity_keys, is_repeat
 from monitor.errors import StoreError
 from monitor.models import (
     Alert,
@@ -36,140 +35,10 @@ from monitor.models import (
     Story,
 )
 from monitor.store.base import DueFeed, FeedStatus, PollRecord
+from monitor.store.schema import APPLICATION_ID, foreign, insert_keys, migrations
 
-migrations = Migrations("monitor")
 # Each key is two parameters; SQLite 3.32+ allows 32,766 per statement.
 _KEYS_PER_QUERY = 400
-# Written into the file's header (PRAGMA application_id), so that monitor knows its own
-# databases and refuses to add its tables to somebody else's: "MNTR".
-APPLICATION_ID = 0x4D4E5452
-
-
-@migrations()
-def m001_initial(db: sqlite_utils.Database) -> None:
-    # Feeds keep their polling state here, not in the scheduler's memory, so a restart
-    # resumes where it left off.
-    db.table("feeds").create(
-        {
-            "name": str,
-            "url": str,
-            "title": str,
-            "interval": float,
-            "configured": int,  # 1 while feeds.yaml lists it
-            "etag": str,
-            "last_modified": str,
-            "last_polled_at": str,
-            "last_status": str,
-            "last_error": str,
-            "next_poll_at": str,
-            "failures": int,
-        },
-        pk="name",
-        not_null={"url", "title", "interval"},
-        defaults={"configured": 1, "failures": 0},
-    )
-    db.table("stories").create(
-        {
-            "id": int,
-            "feed": str,
-            "guid": str,
-            "link": str,
-            "canonical_link": str,
-            "link_fragment": str,  # what canonical_link drops after '#': live-blog posts
-            "title": str,
-            "summary": str,
-            "content": str,
-            "published": str,
-            "authors": str,
-            "tags": str,  # JSON lists
-            "first_seen": str,
-        },
-        pk="id",
-        not_null={"feed", "guid", "first_seen"},
-    )
-    db.table("stories").create_index(["feed", "guid"], unique=True)
-    db.table("stories").create_index(["canonical_link"])
-    db.table("matches").create(
-        {"story_id": int, "rule_id": str, "rule_name": str, "terms": str, "matched_at": str},
-        pk=("story_id", "rule_id"),
-        foreign_keys=[("story_id", "stories", "id")],
-    )
-    # One alert per story and channel, however many rules sent it there.
-    db.table("alerts").create(
-        {
-            "id": int,
-            "story_id": int,
-            "channel": str,
-            "matches": str,  # JSON: [{rule_id, rule_name, terms, channels}]
-            "status": str,  # pending, sent, failed
-            "attempts": int,
-            "last_error": str,
-            "note": str,
-            "created_at": str,
-            "updated_at": str,
-            "sent_at": str,
-            "next_attempt_at": str,  # a failed attempt backs off until then
-        },
-        pk="id",
-        foreign_keys=[("story_id", "stories", "id")],
-        not_null={"story_id", "channel", "status"},
-        defaults={"attempts": 0, "status": "pending"},
-    )
-    db.table("alerts").create_index(["story_id", "channel"], unique=True)
-    db.table("alerts").create_index(["status", "next_attempt_at"])
-
-
-@migrations()
-def m002_identity_keys(db: sqlite_utils.Database) -> None:
-    # Identity as keys under a UNIQUE constraint (dedupe.identity_keys), so "never twice" is
-    # a database fact. Existing stories get their keys, the first story keeping a shared one,
-    # and their canonical links are recomputed with today's rules (www., http/https, AMP).
-    db.execute(
-        """CREATE TABLE story_keys (
-             kind TEXT NOT NULL, value TEXT NOT NULL,
-             feed TEXT NOT NULL, story_id INTEGER NOT NULL REFERENCES stories(id),
-             PRIMARY KEY (kind, value))"""
-    )
-    # story_keys answers every identity question now; the old link index only slowed inserts.
-    db.execute("DROP INDEX IF EXISTS idx_stories_canonical_link")
-    rows = db.execute("SELECT id, feed, guid, link FROM stories ORDER BY id").fetchall()
-    for story_id, feed, guid, link in rows:
-        story = Story(feed=feed, guid=guid, link=link or "", title="")
-        _insert_keys(db, [(story_id, feed, identity_keys(story))], upgrading=True)
-        db.execute(
-            "UPDATE stories SET canonical_link = ? WHERE id = ?",
-            [canonical_link(link or ""), story_id],
-        )
-
-
-@migrations()
-def m003_claimed_at(db: sqlite_utils.Database) -> None:
-    # When the open attempt was claimed: a claim from before this process started was cut
-    # off by a crash, and is retried at once without counting it (timing.interrupted).
-    db.execute("ALTER TABLE alerts ADD COLUMN claimed_at TEXT")
-
-
-def _insert_keys(
-    db: sqlite_utils.Database,
-    stories: Sequence[tuple[int, str, Sequence[IdentityKey]]],
-    *,
-    upgrading: bool = False,
-) -> None:
-    """Hold new stories' keys, given as (story id, feed, keys). A GUID or POST key held
-    already is an IntegrityError: the PRIMARY KEY makes "never twice" a fact even if a caller
-    skipped `is_repeat`. A LINK key held already (by the story's own feed: a live blog's
-    page) stays with its first story.
-    When `upgrading` old rows, whose keys may now collide, the first story keeps each key."""
-    rows = [
-        (key.kind.value, key.value, feed, story_id)
-        for story_id, feed, keys in stories
-        for key in keys
-    ]
-    shared = [r for r in rows if upgrading or r[0] == KeyKind.LINK.value]
-    own = [] if upgrading else [r for r in rows if r[0] != KeyKind.LINK.value]
-    insert = "INTO story_keys (kind, value, feed, story_id) VALUES (?, ?, ?, ?)"
-    db.conn.executemany(f"INSERT {insert}", own)
-    db.conn.executemany(f"INSERT OR IGNORE {insert}", shared)
 
 
 P = ParamSpec("P")
@@ -227,25 +96,6 @@ def _why_unusable(path: Path, error: OSError) -> str:
     return error.strerror or str(error)
 
 
-def _foreign(db: sqlite_utils.Database) -> str | None:
-    """Why an open database is not monitor's to change, or None when it is (or is empty).
-
-    Ours carry APPLICATION_ID; one made before the id was written is known by its
-    migrations. An empty file, or a new one, is ours to initialise.
-    """
-    application_id = db.execute("PRAGMA application_id").fetchone()[0]
-    if application_id == APPLICATION_ID:
-        return None
-    tables = db.table_names()
-    if not tables:
-        return None
-    if application_id == 0 and Migrations.migrations_table in tables and migrations.applied(db):
-        return None
-    shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
-    mark = f"application id {application_id:#x}" if application_id else "no application id"
-    return f"it is not a monitor database ({mark}; tables: {shown})"
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
 
@@ -283,7 +133,7 @@ class SQLiteStore:
                     self._writer_lock = _lock_exclusively(real.with_name(real.name + ".lock"))
             conn = sqlite3.connect(str(real), check_same_thread=False, timeout=30)
             self.db = sqlite_utils.Database(conn)
-            refusal = _foreign(self.db)
+            refusal = foreign(self.db)
             if refusal:
                 self.db.close()
                 self._release_writer_lock()
@@ -319,7 +169,7 @@ class SQLiteStore:
             uri = f"{Path(self.path).resolve().as_uri()}?mode=ro"
             conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
             self.db = sqlite_utils.Database(conn)
-            refusal = _foreign(self.db)
+            refusal = foreign(self.db)
             pending = [] if refusal else migrations.pending(self.db)
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot read the database {self.path}: {e}") from e
@@ -452,7 +302,7 @@ class SQLiteStore:
                 key_rows.append((cursor.lastrowid, story.feed, keys))
                 self._add_matches_and_alerts(cursor.lastrowid, item, now)
                 added.append(StoredStory(cursor.lastrowid, story, len(item.alerts), now))
-            _insert_keys(self.db, key_rows)
+            insert_keys(self.db, key_rows)
         return added
 
     def _add_matches_and_alerts(self, story_id: int, item: NewStory, now: datetime) -> None:

@@ -14,7 +14,8 @@ import sqlite_utils
 from monitor.errors import StoreError
 from monitor.models import Feed, FeedState, Match, NewStory, PlannedAlert, PollStatus, Story
 from monitor.store import DueFeed, PollRecord
-from monitor.store.sqlite import APPLICATION_ID, SQLiteStore, migrations
+from monitor.store.schema import APPLICATION_ID, migrations
+from monitor.store.sqlite import SQLiteStore
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 RULE = Match("r1", "R", ("x",), ("slack",))
