@@ -4,36 +4,47 @@ Every command takes --config DIR (env MONITOR_CONFIG, default ./config) and --db
 (env MONITOR_DB, default: monitor.yaml's `database`, else ./monitor.db).
 """
 
-from __future__ import annotations
-
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from monitor.backtest import BacktestReport, Change
 from monitor.backtest import backtest as run_backtest
-from monitor.config import Config, load_config, load_rules, parse_duration, rules_schema
-from monitor.errors import ConfigError, FetchError, ParseError, Problem, StoreError
-from monitor.fetch import Fetcher, FetchLimits
-from monitor.models import Alert, AlertStatus, Feed, Match, PollStatus, Story
+from monitor.cli.output import (
+    alert_row,
+    jsonable,
+    match_json,
+    match_line,
+    never_polled,
+    print_backtest,
+    print_backtest_json,
+    when,
+)
+from monitor.cli.wiring import (
+    load_checked,
+    make_fetcher,
+    open_store,
+    pipeline_for,
+    setup_logging,
+)
+from monitor.config import load_config, load_rules, parse_duration, rules_schema
+from monitor.errors import ConfigError, FetchError, ParseError, StoreError
+from monitor.fetch import Fetcher
+from monitor.models import Alert, AlertStatus, Match, PollStatus, Story
 from monitor.notify import Notifier, build_channels
-from monitor.pipeline import Pipeline, read_feed, utcnow
+from monitor.pipeline import read_feed, utcnow
 from monitor.render import plural, render
 from monitor.rules import Matcher
 from monitor.rules import explain as explain_rule
 from monitor.rules.places import PlaceError, resolve_place
 from monitor.schedule import Daemon
-from monitor.store import FeedStatus
-from monitor.store.sqlite import SQLiteStore
 
 log = logging.getLogger("monitor")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,118 +71,6 @@ def common_options(func: F) -> F:
     return func
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # apprise and httpx log every request at INFO; our own lines say what matters.
-    for noisy in ("httpx", "httpcore", "apprise"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    # "maximum number of running instances reached" every tick of a long poll is not news.
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
-
-
-class ConfigRefused(click.ClickException):
-    """`run` or `poll` will not start on a configuration with errors."""
-
-    exit_code = 2
-
-
-def _load(config_dir: str, *, strict: bool = False) -> Config:
-    """Load the config. With `strict` (run, poll), any error stops the command (exit 2) with
-    every problem printed: a rule left out would mark its stories seen without an alert.
-    Otherwise only an unusable monitor.yaml stops it, and what was left out is logged."""
-    try:
-        config = load_config(config_dir, os.environ if strict else None)
-    except ConfigError as e:
-        for problem in e.problems:
-            click.echo(str(problem), err=True)
-        if strict:
-            raise _refusal(config_dir, e.problems) from e
-        raise click.ClickException(
-            f"the configuration in {config_dir} cannot be used; run `monitor check`"
-        ) from e
-    if strict:
-        for problem in config.problems:
-            click.echo(str(problem), err=True)
-        if config.errors:
-            raise _refusal(config_dir, config.problems)
-        return config
-    for problem in config.problems:
-        if problem.is_error:
-            log.error("config: %s (left out)", problem)
-        else:
-            log.warning("config: %s", problem)
-    return config
-
-
-def _refusal(config_dir: str, problems: list[Problem]) -> ConfigRefused:
-    errors = sum(1 for p in problems if p.is_error)
-    return ConfigRefused(
-        f"the configuration in {config_dir} has {errors} error{'s' if errors != 1 else ''} "
-        "(above); not starting until they are fixed"
-    )
-
-
-def _db_path(config: Config, db: str | None) -> str:
-    return db or str(config.database_path or "monitor.db")
-
-
-def _open_store(config: Config, db: str | None, *, writer: bool = False) -> SQLiteStore:
-    try:
-        return SQLiteStore(_db_path(config, db), writer=writer, read_only=not writer)
-    except StoreError as e:
-        raise click.ClickException(str(e)) from e
-
-
-def _fetcher(config: Config) -> Fetcher:
-    poll = config.settings.poll
-    return Fetcher(
-        FetchLimits(
-            connect_timeout=poll.connect_timeout,
-            read_timeout=poll.timeout,
-            total_timeout=2 * poll.timeout,
-            max_bytes=poll.max_bytes,
-        )
-    )
-
-
-@contextmanager
-def _pipeline(config: Config, db: str | None) -> Iterator[Pipeline]:
-    started = utcnow()
-    store = _open_store(config, db, writer=True)
-    channels = build_channels(config.channels, os.environ)
-    for channel in channels.values():
-        if channel.fallback:
-            log.warning(
-                "channel %s: %s; its alerts are held (a preview prints to the console)",
-                channel.name,
-                channel.fallback,
-            )
-        elif channel.sender is not None:
-            log.info("channel %s: %s", channel.name, channel.target)
-    try:
-        store.sync_feeds(config.feeds)
-        with _fetcher(config) as fetcher:
-            pipeline = Pipeline(
-                store=store,
-                fetcher=fetcher,
-                matcher=Matcher(config.rules),
-                notifier=Notifier(channels),
-                retry_after_error=config.settings.poll.retry_after_error,
-                max_age=config.settings.poll.max_age,
-                max_attempts=config.settings.delivery.max_attempts,
-                alert_max_age=config.settings.delivery.max_age,
-            )
-            # Holding the writer lock now: every open claim is older than this process.
-            pipeline.recover(started)
-            yield pipeline
-    finally:
-        store.close()
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--log-level",
@@ -184,7 +83,7 @@ def _pipeline(config: Config, db: str | None) -> Iterator[Pipeline]:
 @click.version_option(package_name="monitor")
 def cli(log_level: str) -> None:
     """monitor: polls news feeds, matches watch rules, alerts once on Slack or email."""
-    _setup_logging(log_level)
+    setup_logging(log_level)
 
 
 @cli.command()
@@ -194,8 +93,8 @@ def run(config_dir: str, db: str | None) -> None:
 
     Exits 2 without starting if `monitor check` finds an error in the configuration.
     """
-    config = _load(config_dir, strict=True)
-    with _pipeline(config, db) as pipeline:
+    config = load_checked(config_dir, strict=True)
+    with pipeline_for(config, db) as pipeline:
         poll = config.settings.poll
         Daemon(pipeline, config.feeds, tick=poll.tick, workers=poll.workers).run()
 
@@ -208,8 +107,8 @@ def poll(config_dir: str, db: str | None, once: bool) -> None:
 
     Exits 2 without polling if `monitor check` finds an error in the configuration.
     """
-    config = _load(config_dir, strict=True)
-    with _pipeline(config, db) as pipeline:
+    config = load_checked(config_dir, strict=True)
+    with pipeline_for(config, db) as pipeline:
         results = pipeline.poll(config.feeds, workers=config.settings.poll.workers)
         report = pipeline.deliver()
     errors = [r for r in results if r.status is PollStatus.ERROR]
@@ -251,25 +150,6 @@ def check(config_dir: str, db: str | None) -> None:
     )
 
 
-def _match_line(story: Story, match: Match) -> str:
-    return f"{match.rule_id}\t{story.title}\t{story.link}\t{', '.join(match.terms)}"
-
-
-def _match_json(source: str, story: Story, match: Match) -> str:
-    return json.dumps(
-        {
-            "rule": match.rule_id,
-            "rule_name": match.rule_name,
-            "title": story.title,
-            "link": story.link,
-            "terms": list(match.terms),
-            "source": source,
-            "published": story.published.isoformat() if story.published else None,
-        },
-        ensure_ascii=False,
-    )
-
-
 @cli.command()
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
@@ -280,10 +160,10 @@ def match(config_dir: str, db: str | None, as_json: bool, sources: tuple[str, ..
     Prints one line per (item, rule) match: rule, title, link and matched words,
     tab-separated; with --json, objects with rule, title, link and terms.
     """
-    config = _load(config_dir)
+    config = load_checked(config_dir)
     matcher = Matcher(config.rules)
     failed = 0
-    with _fetcher(config) as fetcher:
+    with make_fetcher(config) as fetcher:
         for source in sources:
             try:
                 parsed, _ = read_feed(fetcher, source, source)
@@ -297,7 +177,7 @@ def match(config_dir: str, db: str | None, as_json: bool, sources: tuple[str, ..
                 click.echo(f"{source}: {parsed.warning}", err=True)
             for story in parsed.stories:
                 for m in matcher.match(story):
-                    click.echo(_match_json(source, story, m) if as_json else _match_line(story, m))
+                    click.echo(match_json(source, story, m) if as_json else match_line(story, m))
     if failed:
         sys.exit(1)
 
@@ -318,13 +198,13 @@ def _explain_sources(fetcher: Fetcher, source: str) -> list[tuple[str, Story]]:
 def explain(config_dir: str, db: str | None, rule_id: str, as_json: bool, source: str) -> None:
     """Why a rule did or did not match each item of a feed (file or URL), or a text: each
     term with the words it matched, their field and why, and the parts that failed."""
-    config = _load(config_dir)
+    config = load_checked(config_dir)
     rules = {r.id: r for r in config.rules}
     if rule_id not in rules:
         raise click.ClickException(
             f"no rule {rule_id!r}; rules are {', '.join(sorted(rules)) or 'none'}"
         )
-    with _fetcher(config) as fetcher:
+    with make_fetcher(config) as fetcher:
         try:
             items = _explain_sources(fetcher, source)
         except (FetchError, ParseError) as e:
@@ -351,66 +231,29 @@ def explain(config_dir: str, db: str | None, rule_id: str, as_json: bool, source
             click.echo(f"  - not satisfied: {' '.join(part.split())}")
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 @cli.command()
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def feeds(config_dir: str, db: str | None, as_json: bool) -> None:
     """Each feed's polling state: last poll, status, last error, next poll."""
-    config = _load(config_dir)
-    store = _open_store(config, db)
+    config = load_checked(config_dir)
+    store = open_store(config, db)
     try:
         # Read-only: syncing here would unschedule the daemon's feeds on a config typo.
         stored = {s.name: s for s in store.feed_statuses()}
     finally:
         store.close()
-    statuses = [stored.get(f.name) or _never_polled(f) for f in config.feeds]
+    statuses = [stored.get(f.name) or never_polled(f) for f in config.feeds]
     for s in statuses:
         if as_json:
-            click.echo(json.dumps(_jsonable(asdict(s)), ensure_ascii=False))
+            click.echo(json.dumps(jsonable(asdict(s)), ensure_ascii=False))
             continue
         status = s.last_status or "never polled"
         error = f"  error: {s.last_error}" if s.last_error else ""
         click.echo(
-            f"{s.name:<20} {status:<13} last {_when(s.last_polled_at)}  "
-            f"next {_when(s.next_poll_at)}  {s.stories} stories{error}"
+            f"{s.name:<20} {status:<13} last {when(s.last_polled_at)}  "
+            f"next {when(s.next_poll_at)}  {s.stories} stories{error}"
         )
-
-
-def _never_polled(feed: Feed) -> FeedStatus:
-    return FeedStatus(feed.name, feed.title, feed.url, feed.interval, None, None, None, None, 0, 0)
-
-
-def _alert_dict(alert: Alert) -> dict[str, Any]:
-    return {
-        "id": alert.id,
-        "channel": alert.channel,
-        "state": alert.status,
-        "status": alert.status,  # the name before `state`, kept for scripts that read it
-        "attempts": alert.attempts,
-        "last_error": alert.last_error,
-        "note": alert.note,
-        "created_at": alert.created_at,
-        "sent_at": alert.sent_at,
-        "title": alert.story.title,
-        "link": alert.story.link,
-        "outlet": alert.outlet,
-        "rules": [m.rule_id for m in alert.matches],
-        "terms": list(alert.terms),
-    }
 
 
 @cli.command()
@@ -425,21 +268,21 @@ def _alert_dict(alert: Alert) -> dict[str, Any]:
 def alerts(config_dir: str, db: str | None, as_json: bool, limit: int, state: str | None) -> None:
     """Recent alerts and their state: pending, held, sent, printed, failed or expired, and
     why."""
-    config = _load(config_dir)
-    store = _open_store(config, db)
+    config = load_checked(config_dir)
+    store = open_store(config, db)
     try:
         recent = store.recent_alerts(limit, AlertStatus(state) if state else None)
     finally:
         store.close()
     for alert in recent:
-        row = _alert_dict(alert)
+        row = alert_row(alert)
         if as_json:
-            click.echo(json.dumps(_jsonable(row), ensure_ascii=False))
+            click.echo(json.dumps(jsonable(row), ensure_ascii=False))
             continue
         reason = alert.note if alert.status in ("printed", "held") else alert.last_error
         why = f"  ({reason})" if reason and alert.status != "sent" else ""
         click.echo(
-            f"{alert.id:>5} {alert.status:<8} {alert.channel:<12} {_when(alert.created_at)}  "
+            f"{alert.id:>5} {alert.status:<8} {alert.channel:<12} {when(alert.created_at)}  "
             f"{alert.outlet}: {alert.story.title[:70]}  [{', '.join(row['rules'])}]{why}"
         )
 
@@ -471,7 +314,7 @@ def backtest(
 ) -> None:
     """Run the rules over stories already stored: hits per rule and day, a sample of
     headlines; with --rules, the stories an edit of the rules gains and loses."""
-    config = _load(config_dir)
+    config = load_checked(config_dir)
     start = utcnow() - timedelta(seconds=_since(since))
     tried, baseline = config.rules, None
     if rules_path is not None:
@@ -479,7 +322,7 @@ def backtest(
         for problem in problems:  # failing rule tests too: trying an edit is the point
             click.echo(str(problem), err=True)
         baseline = Matcher(config.rules)
-    store = _open_store(config, db)
+    store = open_store(config, db)
     try:
         # Only on a terminal: a script reading stderr wants the problems, not a label.
         with click.progressbar(
@@ -492,52 +335,9 @@ def backtest(
     finally:
         store.close()
     if as_json:
-        _print_backtest_json(report, with_changes=baseline is not None)
+        print_backtest_json(report, with_changes=baseline is not None)
     else:
-        _print_backtest(report, since, with_changes=baseline is not None)
-
-
-def _print_backtest(report: BacktestReport, since: str, *, with_changes: bool) -> None:
-    click.echo(f"{plural(report.stories, 'story', 'stories')} stored in the last {since}")
-    for hits in report.hits.values():
-        days = ", ".join(f"{d:%Y-%m-%d} {n}" for d, n in sorted(hits.per_day.items()))
-        click.echo(f"\n{hits.rule} ({hits.name}): {plural(hits.total, 'hit')}")
-        if days:
-            click.echo(f"  per day: {days}")
-        for stored in reversed(hits.sample):
-            click.echo(f"  {_when(stored.first_seen)}  {stored.story.title[:100]}")
-    if with_changes:
-        click.echo(
-            f"\nthe edited rules gain and lose {plural(len(report.changes), 'story', 'stories')}:"
-        )
-        for changed in report.changes:
-            sign = "+" if changed.change is Change.GAINED else "-"
-            story = changed.story.story
-            click.echo(f"  {sign} {changed.rule}  {story.title[:90]}  {story.link}")
-
-
-def _print_backtest_json(report: BacktestReport, *, with_changes: bool) -> None:
-    if with_changes:
-        for changed in report.changes:
-            story = changed.story.story
-            row = {
-                "rule": changed.rule,
-                "change": changed.change.value,
-                "title": story.title,
-                "link": story.link,
-                "feed": story.feed,
-                "first_seen": changed.story.first_seen,
-            }
-            click.echo(json.dumps(_jsonable(row), ensure_ascii=False))
-        return
-    for hits in report.hits.values():
-        totals: dict[str, Any] = {
-            "rule": hits.rule,
-            "hits": hits.total,
-            "per_day": {f"{d:%Y-%m-%d}": n for d, n in sorted(hits.per_day.items())},
-            "sample": [s.story.title for s in reversed(hits.sample)],
-        }
-        click.echo(json.dumps(totals, ensure_ascii=False))
+        print_backtest(report, since, with_changes=baseline is not None)
 
 
 @cli.command()
@@ -554,7 +354,7 @@ def places(config_dir: str, db: str | None, gazetteer: str | None, place: str | 
         except PlaceError as e:
             raise click.ClickException(str(e)) from e
     else:
-        config = _load(config_dir)
+        config = load_checked(config_dir)
         if place is not None and place not in config.places:
             known = ", ".join(sorted(config.places)) or "none"
             raise click.ClickException(f"no place {place!r} in the rule files; places: {known}")
@@ -578,7 +378,7 @@ def schema(config_dir: str, db: str | None) -> None:
 @click.argument("channel")
 def send_test(config_dir: str, db: str | None, channel: str) -> None:
     """Send a sample alert to CHANNEL (or `console`) to check it is set up."""
-    config = _load(config_dir)
+    config = load_checked(config_dir)
     channels = build_channels(config.channels, os.environ)
     if channel not in channels:
         raise click.ClickException(
@@ -617,8 +417,8 @@ def resend(config_dir: str, db: str | None, alert_ids: tuple[int, ...]) -> None:
 
     Takes the writer's lock, as `poll` does: stop the daemon first, or it refuses.
     """
-    config = _load(config_dir, strict=True)
-    with _pipeline(config, db) as pipeline:
+    config = load_checked(config_dir, strict=True)
+    with pipeline_for(config, db) as pipeline:
         try:
             pipeline.resend(alert_ids)
         except StoreError as e:
