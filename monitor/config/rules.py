@@ -29,8 +29,9 @@ from monitor.config.yaml_source import (
 )
 from monitor.errors import Problem, QueryError, Severity
 from monitor.models import Story
-from monitor.rules import Matcher, Rule, explain, parse_query
+from monitor.rules import Rule, explain, parse_query
 from monitor.rules.places import PlaceError, PlaceNames, resolve_place
+from monitor.rules.presearch import index_tokens
 
 
 @dataclass
@@ -96,10 +97,13 @@ def _load_rule_files(files: Sequence[Path], channels: Sequence[str] | None) -> R
                 found.routed.update(rule.channels)
                 where[rule.id] = (reader.shown, *position(entry, "query", of_value=True))
         found.problems.extend(reader.problems)
-    for rule_id in Matcher(found.rules).unindexed:
+    # The presearcher's own test, without building its index (the pipeline builds that once).
+    for rule in found.rules:
+        if index_tokens(rule.query) is not None:
+            continue
         found.problems.append(
             Problem(
-                *where[rule_id],
+                *where[rule.id],
                 "query: no term every match must contain (e.g. `a OR NOT b`), so this rule "
                 "is checked against every story; it works, but thousands like it would be slow",
                 Severity.WARNING,
@@ -204,20 +208,20 @@ def _example_story(example: RuleExample, index: int) -> Story:
 def _run_rule_tests(reader: FileReader, entry: CommentedMap, tests: RuleTests, rule: Rule) -> None:
     """A rule's own tests: each `match` text must fire it and each `reject` text must not;
     a failure is an error at that text's line, so the rule is never run as it stands."""
-    matcher = Matcher([rule])
+    # explain evaluates the one rule directly (tests/rules/test_cases.py holds it to the
+    # matcher), and already says what failed and what fired.
     for expected, examples in ((True, tests.match), (False, tests.reject)):
         for i, example in enumerate(examples):
-            story = _example_story(example, i)
-            fired = matcher.match(story)
-            if bool(fired) is expected:
+            why = explain(rule, _example_story(example, i))
+            if why.matched is expected:
                 continue
             where = position(entry["tests"]["match" if expected else "reject"], i)
             if expected:
-                failed = "; ".join(" ".join(p.split()) for p in explain(rule, story).failed)
+                failed = "; ".join(" ".join(p.split()) for p in why.failed)
                 reader.problem(
                     *where,
                     f"rule test: {rule.id} does not match this text (not satisfied: {failed})",
                 )
             else:
-                terms = ", ".join(fired[0].terms)
+                terms = ", ".join(why.terms)
                 reader.problem(*where, f"rule test: {rule.id} matches this text ({terms})")
