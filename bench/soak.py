@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 from monitor.config import load_config
+from monitor.delivery.channels import Notifier, build_channels
 from monitor.errors import ParseError
 from monitor.fetch import Fetcher
 from monitor.models import BacklogPolicy, Feed
-from monitor.notify import Notifier, build_channels
 from monitor.parse import parse_feed
 from monitor.pipeline import Pipeline
 from monitor.rules.matcher import Matcher

@@ -153,3 +153,9 @@ def truncate(text: str, limit: int) -> str:
     if space > limit * 0.8:
         cut = cut[:space]
     return cut.rstrip() + "…"
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """ "1 story", "2 stories": the count with its noun in the right number."""
+    word = noun if count == 1 else (nouns or f"{noun}s")
+    return f"{count} {word}"

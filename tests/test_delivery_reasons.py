@@ -15,11 +15,11 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from pytest_httpserver import HTTPServer
 
 from monitor.config import ChannelSettings
+from monitor.delivery.channels import Notifier, build_channels, failure_reason, redact, url_secrets
+from monitor.delivery.render import render
 from monitor.errors import DeliveryError
-from monitor.notify import Notifier, build_channels, failure_reason, redact, url_secrets
-from monitor.render import render
 from tests.conftest import Mailbox, MakeConfig, RunCli, free_port, start_mailbox
-from tests.test_notify import SLACK_URL, make_alert
+from tests.test_channels import SLACK_URL, make_alert
 
 PASSWORD = "hunter2-secret"
 W, D = logging.WARNING, logging.DEBUG

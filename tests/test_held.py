@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.config import ChannelSettings
+from monitor.delivery.channels import Notifier, build_channels
 from monitor.fetch import Fetcher
 from monitor.models import AlertStatus, Feed, Match, NewStory, PlannedAlert, Story
-from monitor.notify import Notifier, build_channels
 from monitor.pipeline import Pipeline
 from monitor.rules import parse_query
 from monitor.rules.matcher import Matcher, Rule

@@ -13,10 +13,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from monitor.config import ChannelSettings
+from monitor.delivery.channels import Notifier, build_channels
 from monitor.errors import DeliveryError
 from monitor.fetch import Fetcher
 from monitor.models import Feed, Message
-from monitor.notify import Notifier, build_channels
 from monitor.pipeline import DeliveryReport, Pipeline
 from monitor.rules import parse_query
 from monitor.rules.matcher import Matcher, Rule

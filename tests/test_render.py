@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.delivery.render import highlight, render, subject
 from monitor.models import Alert, Match, Story
-from monitor.render import highlight, render, subject
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 from screenshot_email import founding_alert

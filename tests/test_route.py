@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from monitor.delivery.route import Routing, is_backlog, route
 from monitor.models import BacklogPolicy, Match, PlannedAlert, Story
-from monitor.route import Routing, is_backlog, route
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 DAY = 86400.0

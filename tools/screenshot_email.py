@@ -16,9 +16,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from monitor.config import load_config
+from monitor.delivery.render import render
 from monitor.models import Alert
 from monitor.parse import parse_feed
-from monitor.render import render
 from monitor.rules import Matcher
 
 ROOT = Path(__file__).resolve().parent.parent

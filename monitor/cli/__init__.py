@@ -35,16 +35,17 @@ from monitor.cli.wiring import (
     setup_logging,
 )
 from monitor.config import load_config, load_rules, parse_duration, rules_schema
+from monitor.delivery.channels import Notifier, build_channels
+from monitor.delivery.render import render
 from monitor.errors import ConfigError, FetchError, ParseError, StoreError
 from monitor.fetch import Fetcher
 from monitor.models import Alert, AlertStatus, Match, PollStatus, Story
-from monitor.notify import Notifier, build_channels
 from monitor.pipeline import read_feed, utcnow
-from monitor.render import plural, render
+from monitor.pipeline.daemon import Daemon
 from monitor.rules import Matcher
 from monitor.rules import explain as explain_rule
 from monitor.rules.places import PlaceError, resolve_place
-from monitor.schedule import Daemon
+from monitor.text import plural
 
 log = logging.getLogger("monitor")
 F = TypeVar("F", bound=Callable[..., Any])

@@ -8,8 +8,8 @@ import click
 
 from monitor.backtest import BacktestReport, Change
 from monitor.models import Alert, Feed, Match, Story
-from monitor.render import plural
 from monitor.store import FeedStatus
+from monitor.text import plural
 
 
 def match_line(story: Story, match: Match) -> str:

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 import click
 
 from monitor.config import Config, load_config
+from monitor.delivery.channels import Notifier, build_channels
 from monitor.errors import ConfigError, Problem, StoreError
 from monitor.fetch import Fetcher, FetchLimits
-from monitor.notify import Notifier, build_channels
 from monitor.pipeline import Pipeline, utcnow
 from monitor.rules import Matcher
 from monitor.store.sqlite import SQLiteStore

@@ -223,7 +223,7 @@ def _channel_warnings(
     known), and one whose `${VAR}` is unset in `env` (its alerts are held, not lost). An
     error for a URL that apprise cannot read once its variables are filled in."""
     # notify imports this module (ChannelSettings), so its helpers are imported when used.
-    from monitor.notify import expand_env, url_understood
+    from monitor.delivery.channels import expand_env, url_understood
 
     shown = shown_path(directory / "monitor.yaml")
     problems: list[Problem] = []

@@ -13,10 +13,11 @@ import httpx
 import pytest
 
 from monitor.config import ChannelSettings
+from monitor.delivery.channels import Notifier, build_channels, expand_env
+from monitor.delivery.render import render, snippet, story_age
 from monitor.errors import DeliveryError
 from monitor.models import Alert, Match, Story
-from monitor.notify import Notifier, build_channels, expand_env
-from monitor.render import plural, render, snippet, story_age
+from monitor.text import plural
 from tests.conftest import Mailbox, free_port, html_part
 
 SLACK_URL = "https://hooks.slack.com/services/T1234ABCD/B1234ABCD/abcdefghijklmnopqrstuvwx"

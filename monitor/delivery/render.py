@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from monitor.models import Alert, Match, Message, Story
+from monitor.text import plural
 
 SNIPPET_CHARS = 300  # the ellipses included
 HEADLINE_CHARS = 300
@@ -34,7 +35,7 @@ _COLOURS = {"urgent": "#b00020", "high": "#d35400", "normal": "#2c6db5", "info":
 _BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)], None)
 
 _templates = jinja2.Environment(
-    loader=jinja2.PackageLoader("monitor", "templates"),
+    loader=jinja2.PackageLoader("monitor.delivery", "templates"),
     # Feed text is hostile: every value in the HTML template is escaped unless marked safe
     # (nothing is). The text template is not HTML, so it is not escaped.
     autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
@@ -120,12 +121,6 @@ def highlight(text: str, terms: tuple[str, ...]) -> list[tuple[str, bool]]:
     if at < len(text):
         pieces.append((text[at:], False))
     return pieces
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """ "1 story", "2 stories": the count with its noun in the right number."""
-    word = noun if count == 1 else (nouns or f"{noun}s")
-    return f"{count} {word}"
 
 
 def story_age(published: datetime | None, now: datetime | None) -> str | None:

@@ -1,0 +1,102 @@
+"""The jobs: poll (feeds → stored stories and queued alerts), deliver (queued alerts →
+channels), and the daemon that runs both on a schedule.
+
+`Pipeline` holds one of each job over the same store, for the CLI and the tests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from monitor.delivery.channels import Notifier
+from monitor.fetch import Fetcher
+from monitor.models import Feed
+from monitor.pipeline.clock import Clock, utcnow
+from monitor.pipeline.deliver import (
+    Deliverer,
+    DeliveryOutcome,
+    DeliveryReport,
+    Recovery,
+)
+from monitor.pipeline.poll import FetchOutcome, Poller, PollResult, read_feed
+from monitor.rules.matcher import Matcher
+from monitor.store import Store
+
+__all__ = [
+    "Clock",
+    "Deliverer",
+    "DeliveryOutcome",
+    "DeliveryReport",
+    "FetchOutcome",
+    "Pipeline",
+    "PollResult",
+    "Poller",
+    "Recovery",
+    "read_feed",
+    "utcnow",
+]
+
+
+class Pipeline:
+    """The poll job and the delivery job over one store."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        fetcher: Fetcher,
+        matcher: Matcher,
+        notifier: Notifier,
+        retry_after_error: float = 600.0,
+        max_age: float = 86400.0,
+        max_attempts: int = 10,
+        alert_max_age: float = 86400.0,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.poller = Poller(
+            store=store,
+            fetcher=fetcher,
+            matcher=matcher,
+            retry_after_error=retry_after_error,
+            max_age=max_age,
+            clock=clock,
+        )
+        self.delivery = Deliverer(
+            store=store,
+            notifier=notifier,
+            max_attempts=max_attempts,
+            alert_max_age=alert_max_age,
+            clock=clock,
+        )
+
+    def poll(
+        self,
+        feeds: Sequence[Feed],
+        *,
+        workers: int = 4,
+        stop: threading.Event | None = None,
+        due_only: bool = False,
+    ) -> list[PollResult]:
+        """Poll the given feeds (see Poller.poll)."""
+        return self.poller.poll(feeds, workers=workers, stop=stop, due_only=due_only)
+
+    def poll_due(
+        self, feeds: Sequence[Feed], *, workers: int = 4, stop: threading.Event | None = None
+    ) -> list[PollResult]:
+        """Poll the feeds whose next poll time has come."""
+        return self.poller.poll_due(feeds, workers=workers, stop=stop)
+
+    def deliver(self, stop: threading.Event | None = None) -> DeliveryReport:
+        """Send every pending alert that is due (see Deliverer.deliver)."""
+        return self.delivery.deliver(stop)
+
+    def recover(self, started: datetime | None = None) -> Recovery:
+        """What a crash cut off, at start (see Deliverer.recover)."""
+        return self.delivery.recover(started)
+
+    def resend(self, alert_ids: Sequence[int]) -> None:
+        """Queue chosen alerts again (see Deliverer.resend)."""
+        self.delivery.resend(alert_ids)
