@@ -79,7 +79,17 @@ class ParseError(MonitorError):
 
 
 class DeliveryError(MonitorError):
-    """A channel did not accept an alert; the alert stays pending."""
+    """A channel did not accept an alert; the alert stays pending.
+
+    `unknown`: the request went out but no answer came in time, so the service may have
+    the message; `retry_after`: seconds the service asked us to wait (HTTP 429/503)."""
+
+    def __init__(
+        self, message: str, *, unknown: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.unknown = unknown
+        self.retry_after = retry_after
 
 
 class StoreError(MonitorError):

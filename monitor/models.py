@@ -28,6 +28,14 @@ class RuleSeverity(StrEnum):
     URGENT = "urgent"
 
 
+class MuteKind(StrEnum):
+    """What a run-time mute silences."""
+
+    RULE = "rule"
+    CHANNEL = "channel"
+    STORY = "story"
+
+
 class PollStatus(StrEnum):
     """How one poll of a feed ended."""
 
@@ -44,6 +52,7 @@ class AlertStatus(StrEnum):
     SENT = "sent"
     PRINTED = "printed"  # routed to the built-in console channel, and printed there
     MUTED = "muted"  # stopped by a mute; never sent later
+    DIGEST = "digest"  # deferred (rate limit, quiet hours, digest-only rule) to the next digest
     FAILED = "failed"
     EXPIRED = "expired"  # held past delivery.max_age: listed, never sent
 
@@ -163,6 +172,7 @@ class Alert:
     note: str | None = None  # how it went out, e.g. why it only reached the console
     created_at: datetime | None = None
     sent_at: datetime | None = None
+    story_id: int | None = None
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -179,3 +189,15 @@ class Message:
     body_format: str
     text: str = ""  # the plain-text alternative of an HTML body
     payload: Mapping[str, Any] | None = None  # a Slack Block Kit message, posted as is
+
+
+@dataclass(frozen=True)
+class Mute:
+    """A silence an editor set at run time: alerts it covers until `until` are muted."""
+
+    kind: MuteKind
+    value: str  # the rule id, channel name or story id
+    until: datetime
+    reason: str = ""
+    created_at: datetime | None = None
+    id: int = 0  # given by the store

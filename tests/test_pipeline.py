@@ -47,7 +47,14 @@ class FlakyNotifier(Notifier):
         super().__init__(build_channels({}, {}), console=io.StringIO())
         self.failures = failures
 
-    def send(self, channel: str, message: Message, *, msgid: str | None = None) -> str | None:
+    def send(
+        self,
+        channel: str,
+        message: Message,
+        *,
+        msgid: str | None = None,
+        timeout: float | None = None,
+    ) -> str | None:
         if self.failures:
             self.failures -= 1
             raise DeliveryError("HTTP 503 from the channel")
@@ -217,7 +224,14 @@ class CountingNotifier(Notifier):
     def fallback(self, channel: str) -> str | None:
         return None  # every channel counts as set up; the live ones print
 
-    def send(self, channel: str, message: Message, *, msgid: str | None = None) -> str | None:
+    def send(
+        self,
+        channel: str,
+        message: Message,
+        *,
+        msgid: str | None = None,
+        timeout: float | None = None,
+    ) -> str | None:
         self.attempts[channel] = self.attempts.get(channel, 0) + 1
         if channel in self.dead:
             raise DeliveryError("timed out")

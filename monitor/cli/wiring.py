@@ -5,13 +5,15 @@ the store, the fetcher and the pipeline with its channels, so `run`, `poll`, `re
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import click
 
 from monitor.config import Config, load_config
-from monitor.delivery.channels import Notifier, build_channels
+from monitor.delivery.channels import Channel, Notifier, build_channels
+from monitor.delivery.policy import ChannelPolicy, parse_budget, parse_quiet_hours
+from monitor.delivery.route import Route
 from monitor.errors import ConfigError, Problem, StoreError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.pipeline import Pipeline, utcnow
@@ -99,6 +101,44 @@ def make_fetcher(config: Config) -> Fetcher:
     )
 
 
+# How long a service may take to answer, and how far apart two messages must be, when
+# monitor.yaml does not say: Slack answers in well under a second and takes about one
+# message a second per webhook; an SMTP server may be slow to greet.
+_TIMEOUTS = {"slack": 15.0, "email": 60.0}
+_PACES = {"slack": 1.0}
+DEFAULT_TIMEOUT = 30.0
+
+
+def channel_policies(config: Config, channels: Mapping[str, Channel]) -> dict[str, ChannelPolicy]:
+    """Each configured channel's delivery settings, with the defaults of its kind."""
+    policies = {}
+    for name, settings in config.channels.items():
+        kind = channels[name].kind if name in channels else "text"
+        policies[name] = ChannelPolicy(
+            name,
+            muted=settings.muted,
+            budget=parse_budget(settings.rate_limit) if settings.rate_limit else None,
+            quiet=parse_quiet_hours(settings.quiet_hours) if settings.quiet_hours else None,
+            timezone=settings.timezone,
+            digest=settings.digest,
+            pace=settings.pace if settings.pace is not None else _PACES.get(kind, 0.0),
+            timeout=settings.timeout or _TIMEOUTS.get(kind, DEFAULT_TIMEOUT),
+        )
+    return policies
+
+
+def routes_of(config: Config) -> list[Route]:
+    """monitor.yaml's routes, as routing reads them."""
+    return [
+        Route(
+            tuple(r.channels),
+            r.severity.value if r.severity else None,
+            frozenset(r.tags),
+        )
+        for r in config.settings.routes
+    ]
+
+
 @contextmanager
 def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
     started = utcnow()
@@ -121,6 +161,10 @@ def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
                 fetcher=fetcher,
                 matcher=Matcher(config.rules),
                 notifier=Notifier(channels),
+                policies=channel_policies(config, channels),
+                digest_only=config.digest_only,
+                routes=routes_of(config),
+                rule_tags=config.rule_tags,
                 retry_after_error=config.settings.poll.retry_after_error,
                 max_age=config.settings.poll.max_age,
                 max_attempts=config.settings.delivery.max_attempts,

@@ -43,6 +43,8 @@ class Config:
     rules: list[Rule] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     places: dict[str, PlaceNames] = field(default_factory=dict)
+    rule_tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    digest_only: frozenset[str] = frozenset()
 
     @property
     def errors(self) -> list[Problem]:
@@ -197,6 +199,8 @@ def load_config(directory: Path | str, env: Mapping[str, str] | None = None) -> 
     rules, rule_problems, routed = rule_set.rules, rule_set.problems, rule_set.routed
     if monitor_problems:
         raise ConfigError(monitor_problems + feed_problems + rule_problems)
+    route_problems = _route_problems(directory, settings, data)
+    routed |= {c for r in settings.routes for c in r.channels}
     # A rule that failed to load may well use a channel: "unused" would be a false lead.
     rules_complete = not any(p.is_error for p in rule_problems)
     channel_problems = _channel_warnings(
@@ -207,9 +211,30 @@ def load_config(directory: Path | str, env: Mapping[str, str] | None = None) -> 
         settings,
         feeds,
         rules,
-        feed_problems + rule_problems + channel_problems,
+        feed_problems + rule_problems + route_problems + channel_problems,
         rule_set.places,
+        rule_set.tags,
+        frozenset(rule_set.digest_only),
     )
+
+
+def _route_problems(directory: Path, settings: MonitorFile, data: Any) -> list[Problem]:
+    """monitor.yaml's routes that name a channel it does not define."""
+    known = {*settings.channels, CONSOLE}
+    problems = []
+    path = shown_path(directory / "monitor.yaml")
+    for i, route in enumerate(settings.routes):
+        for j, channel in enumerate(route.channels):
+            if channel not in known:
+                problems.append(
+                    Problem(
+                        path,
+                        *position(data["routes"][i]["channels"], j),
+                        f"route: unknown channel {channel!r}; channels are "
+                        f"{', '.join(sorted(known))}",
+                    )
+                )
+    return problems
 
 
 def _channel_warnings(

@@ -43,6 +43,8 @@ class RuleSet:
     places: dict[str, PlaceNames] = field(default_factory=dict)
     routed: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    tags: dict[str, tuple[str, ...]] = field(default_factory=dict)  # rule id → its tags
+    digest_only: set[str] = field(default_factory=set)  # ids of the digest-only rules
 
 
 def _load_rules(directory: Path, channels: Sequence[str] | None) -> RuleSet:
@@ -95,6 +97,9 @@ def _load_rule_files(files: Sequence[Path], channels: Sequence[str] | None) -> R
             if rule is not None and settings.enabled:
                 found.rules.append(rule)
                 found.routed.update(rule.channels)
+                found.tags[rule.id] = tuple(settings.tags)
+                if settings.digest_only:
+                    found.digest_only.add(rule.id)
                 where[rule.id] = (reader.shown, *position(entry, "query", of_value=True))
         found.problems.extend(reader.problems)
     # The presearcher's own test, without building its index (the pipeline builds that once).

@@ -11,6 +11,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from monitor.delivery.policy import (
+    DEFAULT_DIGEST,
+    parse_budget,
+    parse_digest,
+    parse_quiet_hours,
+)
 from monitor.models import BacklogPolicy, RuleSeverity
 
 CONSOLE = "console"
@@ -102,10 +108,49 @@ def _time_zone(value: Any) -> Any:
     return value
 
 
+def _checked(parse: Any) -> Any:
+    """A validator that keeps the text as written once `parse` accepts it."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"expected text, got {value!r}")
+        parse(value)
+        return value
+
+    return BeforeValidator(check)
+
+
 class ChannelSettings(_Strict):
     url: str = Field(min_length=1)
-    # Where the channel's readers are: emails show the published time there as well as UTC.
+    # Where the channel's readers are: emails show the published time there as well as UTC;
+    # quiet hours and the digest's schedule are read there.
     timezone: Annotated[str | None, BeforeValidator(_time_zone)] = None
+    # At most this many alerts per duration; past it, alerts wait for the digest. null: none.
+    rate_limit: Annotated[str | None, _checked(parse_budget)] = "10/1h"
+    # When the digest of deferred alerts goes out: cron, in `timezone`. null: only on demand.
+    digest: Annotated[str | None, _checked(parse_digest)] = DEFAULT_DIGEST
+    # Only urgent alerts go out at once in these hours; the rest wait for the digest after.
+    quiet_hours: Annotated[str | None, _checked(parse_quiet_hours)] = None
+    muted: bool = False  # its alerts are recorded as muted, never sent
+    pace: Duration | None = None  # least time between two messages (Slack: 1s by default)
+    timeout: Duration | None = None  # how long to wait for the service's answer
+
+
+class RouteSettings(_Strict):
+    """Routing beyond a rule's own channels: matches of at least `severity`, and/or of a
+    rule with one of `tags`, also go to `channels`."""
+
+    channels: list[str] = Field(min_length=1)
+    severity: RuleSeverity | None = None
+    tags: list[str] = []
+
+    @model_validator(mode="after")
+    def _selects(self) -> RouteSettings:
+        if self.severity is None and not self.tags:
+            raise ValueError("a route needs a severity or tags to select alerts by")
+        return self
 
 
 class MonitorFile(_Strict):
@@ -114,6 +159,7 @@ class MonitorFile(_Strict):
     poll: PollSettings = PollSettings()
     delivery: DeliverySettings = DeliverySettings()
     channels: dict[str, ChannelSettings] = {}
+    routes: list[RouteSettings] = []
 
 
 class FeedSettings(_Strict):
@@ -166,6 +212,10 @@ class RuleSettings(_Strict):
     description: str | None = None
     enabled: bool = True
     severity: RuleSeverity = RuleSeverity.NORMAL
+    tags: list[str] = Field(default=[], description="labels monitor.yaml's routes select by")
+    digest_only: bool = Field(
+        default=False, description="its alerts wait for each channel's digest, never sent alone"
+    )
     tests: RuleTests = RuleTests()
 
 

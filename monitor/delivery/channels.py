@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TextIO
 from urllib.parse import unquote
 
@@ -105,6 +107,9 @@ def build_channels(
             channels[name] = Channel(name, "console", "console", fallback=reason)
             continue
         plugin = sender[0]
+        # Pacing is ours (per channel, reading Retry-After); apprise's own throttle sleeps
+        # 5.5 s between two emails of one process.
+        plugin.request_rate_per_sec = 0
         kind = _KINDS.get(type(plugin).__name__, "text")
         redacted = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
         full = str(plugin.url(privacy=False))  # type: ignore[no-untyped-call]
@@ -252,6 +257,23 @@ def slack_webhook(plugin: object) -> SlackHook | None:
     return SlackHook("/".join([base, *(str(t) for t in tokens)]), rooms)
 
 
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date.
+    None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
 def message_id(alert_id: int, story_link: str) -> str:
     """The email Message-ID of one alert: the same on every send, so a duplicate after a
     crash is recognisable (and mail clients fold it away)."""
@@ -318,10 +340,18 @@ class Notifier:
         """How to render for a channel; unknown channels go to the console."""
         return self.channels[channel].kind if channel in self.channels else "console"
 
-    def send(self, channel: str, message: Message, *, msgid: str | None = None) -> str | None:
-        """Deliver a message (an email with Message-ID `msgid`, when given). Returns a note
-        on how it went (e.g. a console fallback) or None; raises DeliveryError with the
-        channel's own reason when it fails."""
+    def send(
+        self,
+        channel: str,
+        message: Message,
+        *,
+        msgid: str | None = None,
+        timeout: float | None = None,
+    ) -> str | None:
+        """Deliver a message (an email with Message-ID `msgid`, when given), waiting at most
+        `timeout` seconds for the service's answer. Returns a note on how it went (e.g. a
+        console fallback) or None; raises DeliveryError with the channel's own reason when
+        it fails (`unknown` when no answer came in time)."""
         target = self.channels.get(channel)
         if target is None or target.sender is None:
             self._print(channel, message)
@@ -329,8 +359,14 @@ class Notifier:
             return f"printed to the console: {reason}" if reason else None
         hook = slack_webhook(target.sender[0]) if message.payload is not None else None
         if hook is not None and message.payload is not None:
-            self._post_blocks(target, hook, message.payload)
+            self._post_blocks(target, hook, message.payload, timeout or SLACK_TIMEOUT)
             return None
+        plugin = target.sender[0]
+        if timeout is not None:
+            # apprise reads its timeouts from the plugin at each send; one thread per channel.
+            plugin.socket_read_timeout = timeout
+            if target.kind == "email":  # smtplib has one timeout, apprise's connect timeout
+                plugin.socket_connect_timeout = timeout
         entries: list[tuple[int, str]] = []
 
         def collect(entry: Any, _plugin: Any = None) -> None:
@@ -346,20 +382,29 @@ class Notifier:
             )
         if not result:
             reason = failure_reason(entries, target.secrets)
-            raise DeliveryError(reason or f"{target.target} refused the message")
+            said = " ".join(text for _, text in entries).lower()
+            raise DeliveryError(
+                reason or f"{target.target} refused the message",
+                unknown="read timed out" in said or "read timeout" in said,
+            )
         return None
 
-    def _post_blocks(self, target: Channel, hook: SlackHook, payload: Mapping[str, Any]) -> None:
+    def _post_blocks(
+        self, target: Channel, hook: SlackHook, payload: Mapping[str, Any], timeout: float
+    ) -> None:
         """Post a Block Kit message to a Slack webhook ourselves: apprise builds its own
         blocks from a body (header, footer, icon) and its Markdown mode rebuilds mentions,
         so it cannot send ours as they are."""
         for room in hook.channels or (None,):
             body = dict(payload, channel=room) if room else dict(payload)
             try:
-                with httpx.Client(transport=self.http, timeout=SLACK_TIMEOUT) as client:
+                with httpx.Client(transport=self.http, timeout=timeout) as client:
                     response = client.post(hook.url, json=body)
+            except httpx.ConnectTimeout:
+                raise DeliveryError(f"could not connect within {timeout:g} s") from None
             except httpx.TimeoutException:
-                raise DeliveryError("timed out") from None
+                # The post went out; Slack may have it. The caller decides what that means.
+                raise DeliveryError(f"no answer within {timeout:g} s", unknown=True) from None
             except httpx.ConnectError as e:
                 refused = "refused" in str(e).lower()
                 reason = "connection refused" if refused else redact(str(e), target.secrets)
@@ -369,7 +414,10 @@ class Notifier:
             if response.status_code != 200:
                 said = " ".join(response.text.split())[:200]
                 reason = f"HTTP {response.status_code} {said}".strip()
-                raise DeliveryError(redact(reason, target.secrets))
+                raise DeliveryError(
+                    redact(reason, target.secrets),
+                    retry_after=retry_after(response.headers.get("retry-after")),
+                )
 
     def _print(self, channel: str, message: Message) -> None:
         with self._console_lock:

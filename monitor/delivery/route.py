@@ -7,11 +7,30 @@ routed to one channel are one message listing the three. A story older than the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from monitor.delivery.policy import severity_rank
 from monitor.models import BacklogPolicy, Match, PlannedAlert, Story
+
+
+@dataclass(frozen=True)
+class Route:
+    """monitor.yaml's routing beyond a rule's own channels: a match of at least `severity`
+    (when set) from a rule with one of `tags` (when set) also goes to `channels`."""
+
+    channels: tuple[str, ...]
+    severity: str | None = None
+    tags: frozenset[str] = frozenset()
+
+    def selects(self, match: Match, rule_tags: Sequence[str]) -> bool:
+        """Whether this route takes `match` (whose rule carries `rule_tags`)."""
+        if self.severity is not None and severity_rank(match.severity) < severity_rank(
+            self.severity
+        ):
+            return False
+        return not self.tags or bool(self.tags.intersection(rule_tags))
 
 
 @dataclass(frozen=True)
@@ -35,9 +54,12 @@ def route(
     now: datetime,
     max_age: float,
     backlog: BacklogPolicy = BacklogPolicy.SKIP,
+    routes: Sequence[Route] = (),
+    rule_tags: Mapping[str, Sequence[str]] | None = None,
 ) -> Routing:
     """The alerts to create for a story: one per channel its matching rules name, in the
-    order the rules and their channels are written; none for a backlog story."""
+    order the rules and their channels are written, then the channels `routes` add; none
+    for a backlog story."""
     if not matches:
         return Routing(())
     if backlog is BacklogPolicy.SKIP and is_backlog(story, now, max_age):
@@ -46,4 +68,12 @@ def route(
     for match in matches:
         for channel in match.channels:
             by_channel.setdefault(channel, []).append(match)
+    for extra in routes:
+        for match in matches:
+            if not extra.selects(match, (rule_tags or {}).get(match.rule_id, ())):
+                continue
+            for channel in extra.channels:
+                listed = by_channel.setdefault(channel, [])
+                if match not in listed:
+                    listed.append(match)
     return Routing(tuple(PlannedAlert(c, tuple(ms)) for c, ms in by_channel.items()))

@@ -7,10 +7,13 @@ channels), and the daemon that runs both on a schedule.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 
 from monitor.delivery.channels import Notifier
+from monitor.delivery.policy import ChannelPolicy
+from monitor.delivery.route import Route
 from monitor.fetch import Fetcher
 from monitor.models import Feed
 from monitor.pipeline.clock import Clock, utcnow
@@ -49,17 +52,24 @@ class Pipeline:
         fetcher: Fetcher,
         matcher: Matcher,
         notifier: Notifier,
+        policies: Mapping[str, ChannelPolicy] | None = None,
+        digest_only: Collection[str] = (),
+        routes: Sequence[Route] = (),
+        rule_tags: Mapping[str, Sequence[str]] | None = None,
         retry_after_error: float = 600.0,
         max_age: float = 86400.0,
         max_attempts: int = 10,
         alert_max_age: float = 86400.0,
         clock: Clock = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.poller = Poller(
             store=store,
             fetcher=fetcher,
             matcher=matcher,
+            routes=routes,
+            rule_tags=rule_tags,
             retry_after_error=retry_after_error,
             max_age=max_age,
             clock=clock,
@@ -67,9 +77,12 @@ class Pipeline:
         self.delivery = Deliverer(
             store=store,
             notifier=notifier,
+            policies=policies,
+            digest_only=digest_only,
             max_attempts=max_attempts,
             alert_max_age=alert_max_age,
             clock=clock,
+            sleep=sleep,
         )
 
     def poll(
@@ -96,6 +109,10 @@ class Pipeline:
     def recover(self, started: datetime | None = None) -> Recovery:
         """What a crash cut off, at start (see Deliverer.recover)."""
         return self.delivery.recover(started)
+
+    def send_digest(self, channel: str, *, scheduled: bool = True) -> int:
+        """Send one channel's digest (see Deliverer.send_digest)."""
+        return self.delivery.send_digest(channel, scheduled=scheduled)
 
     def resend(self, alert_ids: Sequence[int]) -> None:
         """Queue chosen alerts again (see Deliverer.resend)."""

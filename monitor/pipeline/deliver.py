@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from monitor.config import CONSOLE
 from monitor.delivery.channels import Notifier, message_id
-from monitor.delivery.render import render
+from monitor.delivery.policy import (
+    ChannelPolicy,
+    Decision,
+    Verdict,
+    decide,
+    digest_due,
+    rate_notice,
+    window_start,
+)
+from monitor.delivery.render import render, render_digest, render_notice
 from monitor.errors import DeliveryError
 from monitor.models import Alert, AlertStatus
 from monitor.pipeline.clock import Clock, utcnow
@@ -26,6 +37,9 @@ from monitor.timing import alert_backoff, gives_up, too_old
 
 log = logging.getLogger(__name__)
 
+_NEVER = datetime.min.replace(tzinfo=UTC)
+MAX_RETRY_AFTER = 2 * 86400.0  # a service asking for longer is not taken at its word
+
 
 class DeliveryOutcome(StrEnum):
     """What became of one alert in a delivery pass."""
@@ -33,18 +47,28 @@ class DeliveryOutcome(StrEnum):
     SENT = "sent"  # a channel took it
     PRINTED = "printed"  # the console channel printed it
     HELD = "held"  # its channel is not set up: a preview printed, the alert kept for later
+    DEFERRED = "deferred"  # waits for the channel's digest (rate limit, quiet hours, rule)
+    MUTED = "muted"  # a mute stopped it
     FAILED = "failed"
     TAKEN = "taken"  # another pass had claimed it
 
 
 @dataclass(frozen=True)
 class DeliveryReport:
-    """How many alerts one delivery pass sent, only printed, held, and failed to send."""
+    """How many alerts one delivery pass sent, only printed, held, deferred to a digest,
+    muted, and failed to send."""
 
     sent: int = 0
     printed: int = 0
     failed: int = 0
     held: int = 0
+    deferred: int = 0
+    muted: int = 0
+
+    def __add__(self, other: DeliveryReport) -> DeliveryReport:
+        return DeliveryReport(
+            *(getattr(self, f.name) + getattr(other, f.name) for f in fields(self))
+        )
 
 
 @dataclass(frozen=True)
@@ -57,50 +81,128 @@ class Recovery:
 
 
 class Deliverer:
-    """Pending alerts out through their channels."""
+    """Pending alerts out through their channels, each channel on its own.
+
+    A channel's alerts go out in the order they were queued. When one fails, its channel
+    waits (the alert's back-off, or what the service asked for with Retry-After) and the
+    alerts behind it wait too, so they arrive in order once it mends; other channels are
+    not held up, since each channel's pass runs in a thread of its own (`deliver`) or as a
+    job of its own (the daemon).
+    """
 
     def __init__(
         self,
         *,
         store: Store,
         notifier: Notifier,
+        policies: Mapping[str, ChannelPolicy] | None = None,
+        digest_only: Collection[str] = (),
         max_attempts: int = 10,
         alert_max_age: float = 86400.0,
         clock: Clock = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.notifier = notifier
+        self.policies = dict(policies or {})
+        self.digest_only = frozenset(digest_only)
         self.max_attempts = max_attempts
         self.alert_max_age = alert_max_age
         self.clock = clock
+        self.sleep = sleep
+        self._waiting: dict[str, datetime] = {}  # channel → no send before (after a failure)
+        self._last_send: dict[str, datetime] = {}  # channel → its last message, for pacing
+
+    def policy(self, channel: str) -> ChannelPolicy:
+        """The channel's delivery settings; a channel monitor.yaml does not describe (the
+        console) has no rate limit and no digest schedule."""
+        return self.policies.get(channel) or ChannelPolicy(channel, digest=None)
+
+    def channel_names(self) -> list[str]:
+        """Every channel with alerts to deliver: the configured ones and any that pending
+        alerts still name (a channel removed from monitor.yaml: they are held)."""
+        known = sorted({*self.notifier.channels, *self.policies})
+        strays = self.store.pending_alerts(self.clock(), limit=1000, skip_channels=known)
+        return known + sorted({a.channel for a in strays})
 
     def deliver(self, stop: threading.Event | None = None) -> DeliveryReport:
-        """Send every pending alert that is due, in batches, until none is left.
+        """One pass over every channel, each in its own thread, so a slow channel does not
+        delay the others; returns when all are done."""
+        names = self.channel_names()
+        if not names:
+            return DeliveryReport()
+        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="deliver") as pool:
+            reports = list(pool.map(lambda name: self.deliver_channel(name, stop), names))
+        return sum(reports, DeliveryReport())
 
-        Each alert is claimed before it is sent (attempt counted, hidden for its backoff),
-        so a crash or a full disk after the send cannot make it go out on every tick, and a
-        second process cannot send it too. A channel that fails is skipped for the rest of
-        the pass, so one dead SMTP server does not hold up Slack.
-        """
+    def deliver_channel(self, channel: str, stop: threading.Event | None = None) -> DeliveryReport:
+        """Send the channel's due alerts, oldest first, until none is left or one fails
+        (the rest then wait behind it)."""
         counts = dict.fromkeys(DeliveryOutcome, 0)
-        broken: set[str] = set()
-        while not (stop is not None and stop.is_set()):
-            batch = self.store.pending_alerts(self.clock(), skip_channels=broken)
+        policy = self.policy(channel)
+        while not _stopped(stop):
+            if self.clock() < self._waiting.get(channel, _NEVER):
+                break
+            batch = self.store.pending_alerts(self.clock(), limit=50, channel=channel)
             if not batch:
                 break
+            failed = False
             for alert in batch:
-                if (stop is not None and stop.is_set()) or alert.channel in broken:
-                    continue
-                outcome = self._deliver_one(alert)
+                if _stopped(stop):
+                    break
+                outcome = self._deliver_one(alert, policy)
                 counts[outcome] += 1
                 if outcome is DeliveryOutcome.FAILED:
-                    broken.add(alert.channel)
+                    failed = True
+                    break
+            if failed:
+                break
         return DeliveryReport(
             sent=counts[DeliveryOutcome.SENT],
             printed=counts[DeliveryOutcome.PRINTED],
             failed=counts[DeliveryOutcome.FAILED],
             held=counts[DeliveryOutcome.HELD],
+            deferred=counts[DeliveryOutcome.DEFERRED],
+            muted=counts[DeliveryOutcome.MUTED],
         )
+
+    def send_digest(self, channel: str, *, scheduled: bool = True) -> int:
+        """Send the channel's digest: every alert waiting for it, in one message grouped by
+        rule. A scheduled digest does not go out in quiet hours (the one after does).
+        Returns how many alerts it carried (0: nothing waited, or it could not be sent)."""
+        now = self.clock()
+        policy = self.policy(channel)
+        if scheduled and not digest_due(policy, now):
+            log.info("channel=%s digest skipped: quiet hours (%s)", channel, policy.quiet)
+            return 0
+        waiting = self.store.recent_alerts(None, AlertStatus.DIGEST, channel=channel)
+        if not waiting:
+            return 0
+        if self.notifier.fallback(channel) is not None:
+            log.warning(
+                "channel=%s digest of %s not sent: %s",
+                channel,
+                plural(len(waiting), "alert"),
+                self.notifier.fallback(channel),
+            )
+            return 0
+        message = render_digest(
+            waiting,
+            self.notifier.kind(channel),
+            channel=channel,
+            now=now,
+            timezone=self.notifier.timezone(channel),
+        )
+        try:
+            self.notifier.send(channel, message, timeout=policy.timeout)
+        except DeliveryError as e:
+            log.warning("channel=%s digest of %d alerts failed: %s", channel, len(waiting), e)
+            return 0
+        note = f"in the digest of {policy.local(now):%Y-%m-%d %H:%M}"
+        for alert in waiting:
+            self.store.mark_sent(alert.id, self.clock(), note)
+        log.info("channel=%s digest sent: %s", channel, plural(len(waiting), "alert"))
+        return len(waiting)
 
     def recover(self, started: datetime | None = None) -> Recovery:
         """At start, before any delivery: retry at once, uncounted, every claim a crash cut
@@ -139,41 +241,39 @@ class Deliverer:
         for alert_id in alert_ids:
             self.store.requeue_alert(alert_id, now)
 
-    def _deliver_one(self, alert: Alert) -> DeliveryOutcome:
+    def _deliver_one(self, alert: Alert, policy: ChannelPolicy) -> DeliveryOutcome:
         now = self.clock()
+        decision = self._decide(alert, policy, now)
+        if decision.verdict is Verdict.MUTE:
+            self.store.hold_alert(alert.id, now, decision.reason, AlertStatus.MUTED)
+            log.info("alert=%d channel=%s muted: %s", alert.id, alert.channel, decision.reason)
+            return DeliveryOutcome.MUTED
+        if decision.verdict is Verdict.DIGEST:
+            self.store.hold_alert(alert.id, now, decision.reason, AlertStatus.DIGEST)
+            log.info("alert=%d channel=%s deferred: %s", alert.id, alert.channel, decision.reason)
+            if decision.notice:
+                self._tell_rate_limit(policy, now)
+            return DeliveryOutcome.DEFERRED
         if not self.store.claim_alert(alert.id, now, now + alert_backoff(alert.attempts + 1)):
             return DeliveryOutcome.TAKEN
         fallback = self.notifier.fallback(alert.channel)
         if fallback is not None:
             return self._hold(alert, fallback, now)
+        self._pace(policy)
         kind, zone = self.notifier.kind(alert.channel), self.notifier.timezone(alert.channel)
         message = render(alert, kind, now=now, timezone=zone)
         try:
             note = self.notifier.send(
-                alert.channel, message, msgid=message_id(alert.id, alert.story.link)
+                alert.channel,
+                message,
+                msgid=message_id(alert.id, alert.story.link),
+                timeout=policy.timeout,
             )
         except DeliveryError as e:
-            failed_at = self.clock()
-            give_up = gives_up(
-                alert.attempts + 1,
-                alert.created_at,
-                failed_at,
-                max_attempts=self.max_attempts,
-                max_age=self.alert_max_age,
-            )
-            status = self.store.mark_attempt_failed(
-                alert.id, str(e), failed_at, self.max_attempts, give_up=give_up
-            )
-            log.warning(
-                "alert=%d channel=%s story=%r attempt %d failed (%s): %s",
-                alert.id,
-                alert.channel,
-                alert.story.title[:80],
-                alert.attempts + 1,
-                status,
-                e,
-            )
+            self._failed(alert, e)
             return DeliveryOutcome.FAILED
+        finally:
+            self._last_send[alert.channel] = self.clock()
         printed = alert.channel == CONSOLE
         self.store.mark_sent(alert.id, self.clock(), note, printed=printed)
         log.info(
@@ -181,6 +281,78 @@ class Deliverer:
         )
         # "Sent" means it left this machine: the console channel's alerts are printed.
         return DeliveryOutcome.PRINTED if printed else DeliveryOutcome.SENT
+
+    def _decide(self, alert: Alert, policy: ChannelPolicy, now: datetime) -> Decision:
+        since = window_start(policy, now)
+        noticed = self.store.last_notice(alert.channel)
+        return decide(
+            alert,
+            policy,
+            now=now,
+            mutes=self.store.mutes(now),
+            sent_recently=self.store.count_sent(alert.channel, since) if policy.budget else 0,
+            digest_only=self.digest_only,
+            noticed=noticed is not None and noticed >= since,
+        )
+
+    def _tell_rate_limit(self, policy: ChannelPolicy, now: datetime) -> None:
+        """Tell the desk once that the rate limit was reached; the notice is not an alert
+        and does not count against the budget."""
+        text = rate_notice(policy, now)
+        self.store.record_notice(policy.name, now)
+        try:
+            self.notifier.send(
+                policy.name,
+                render_notice(text, self.notifier.kind(policy.name)),
+                timeout=policy.timeout,
+            )
+        except DeliveryError as e:
+            log.warning("channel=%s rate-limit notice not sent: %s", policy.name, e)
+        log.warning("channel=%s %s", policy.name, text)
+
+    def _pace(self, policy: ChannelPolicy) -> None:
+        """Wait until the channel's pace allows the next message (Slack: about one a
+        second per webhook)."""
+        last = self._last_send.get(policy.name)
+        if policy.pace <= 0 or last is None:
+            return
+        wait = policy.pace - (self.clock() - last).total_seconds()
+        if wait > 0:
+            self.sleep(wait)
+
+    def _failed(self, alert: Alert, error: DeliveryError) -> None:
+        failed_at = self.clock()
+        attempts = alert.attempts + 1
+        give_up = gives_up(
+            attempts,
+            alert.created_at,
+            failed_at,
+            max_attempts=self.max_attempts,
+            max_age=self.alert_max_age,
+        )
+        reason = str(error)
+        if error.unknown:
+            # The service may have it: retried (at least once beats never), and the stable
+            # Message-ID lets a duplicate email be recognised.
+            reason = f"outcome unknown, retrying: {reason}"
+        status = self.store.mark_attempt_failed(
+            alert.id, reason, failed_at, self.max_attempts, give_up=give_up
+        )
+        wait = alert_backoff(attempts)
+        if error.retry_after is not None:
+            wait = max(wait, timedelta(seconds=min(error.retry_after, MAX_RETRY_AFTER)))
+        # The alerts behind this one wait with it, so the channel's alerts stay in order.
+        self._waiting[alert.channel] = failed_at + wait
+        log.warning(
+            "alert=%d channel=%s story=%r attempt %d failed (%s; channel waits %ds): %s",
+            alert.id,
+            alert.channel,
+            alert.story.title[:80],
+            attempts,
+            status,
+            wait.total_seconds(),
+            reason,
+        )
 
     def _hold(self, alert: Alert, reason: str, now: datetime) -> DeliveryOutcome:
         """Print a preview, and keep the alert for when its channel is set up."""
@@ -201,3 +373,7 @@ class Deliverer:
 
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:g} h"
+
+
+def _stopped(stop: threading.Event | None) -> bool:
+    return stop is not None and stop.is_set()

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.delivery.route import route
+from monitor.delivery.route import Route, route
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import Fetcher
 from monitor.models import Feed, FeedState, NewStory, ParsedFeed, PollStatus
@@ -75,6 +75,8 @@ class Poller:
         store: Store,
         fetcher: Fetcher,
         matcher: Matcher,
+        routes: Sequence[Route] = (),
+        rule_tags: Mapping[str, Sequence[str]] | None = None,
         retry_after_error: float = 600.0,
         max_age: float = 86400.0,
         clock: Clock = utcnow,
@@ -82,6 +84,8 @@ class Poller:
         self.store = store
         self.fetcher = fetcher
         self.matcher = matcher
+        self.routes = tuple(routes)
+        self.rule_tags = dict(rule_tags or {})
         self.retry_after_error = retry_after_error
         self.max_age = max_age
         self.clock = clock
@@ -148,7 +152,15 @@ class Poller:
         backlog: set[int] = set()
         for story in self.store.unseen(parsed.stories):
             matches = tuple(self.matcher.match(story))
-            routing = route(story, matches, now=now, max_age=self.max_age, backlog=feed.backlog)
+            routing = route(
+                story,
+                matches,
+                now=now,
+                max_age=self.max_age,
+                backlog=feed.backlog,
+                routes=self.routes,
+                rule_tags=self.rule_tags,
+            )
             if routing.backlog:
                 backlog.add(len(items))
             items.append(NewStory(story, matches, routing.alerts))

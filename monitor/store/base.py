@@ -26,6 +26,7 @@ from monitor.models import (
     AlertStatus,
     Feed,
     FeedState,
+    Mute,
     NewStory,
     PollStatus,
     StoredStory,
@@ -95,9 +96,14 @@ class Store(Protocol):
         returns the stored ones, in order."""
 
     def pending_alerts(
-        self, now: datetime, limit: int = 100, skip_channels: Collection[str] = ()
+        self,
+        now: datetime,
+        limit: int = 100,
+        skip_channels: Collection[str] = (),
+        channel: str | None = None,
     ) -> list[Alert]:
-        """Pending alerts due for an attempt (not leased), oldest first."""
+        """Pending alerts due for an attempt (not leased), oldest first; of one channel
+        when `channel` is given."""
 
     def claim_alert(self, alert_id: int, now: datetime, lease_until: datetime) -> bool:
         """Take a pending, due alert for one attempt: count the attempt, remember when it was
@@ -116,9 +122,13 @@ class Store(Protocol):
         """The claimed attempt failed: the alert stays pending (its lease is the backoff)
         or, after max_attempts or when `give_up`, is failed for good. Returns its new status."""
 
-    def hold_alert(self, alert_id: int, now: datetime, reason: str) -> None:
-        """The claimed alert's channel is not set up: keep it HELD with `reason` as its note,
-        the attempt not counted. A held alert is never in `pending_alerts`."""
+    def hold_alert(
+        self, alert_id: int, now: datetime, reason: str, state: AlertStatus = AlertStatus.HELD
+    ) -> None:
+        """Take a pending (perhaps claimed) alert out of the queue, the attempt not counted,
+        with `reason` as its note: HELD (its channel is not set up), DIGEST (it waits for
+        the channel's digest) or MUTED (a mute stopped it). Such an alert is never in
+        `pending_alerts`. An alert that is not pending is left as it is."""
 
     def requeue_alert(self, alert_id: int, now: datetime) -> None:
         """Make an alert pending and due now, whatever its state, with its attempts and
@@ -140,10 +150,28 @@ class Store(Protocol):
         """Every stored feed's polling state, by name. Read-only."""
 
     def recent_alerts(
-        self, limit: int | None = 50, state: AlertStatus | None = None
+        self,
+        limit: int | None = 50,
+        state: AlertStatus | None = None,
+        channel: str | None = None,
     ) -> list[Alert]:
-        """The newest alerts (every one when `limit` is None), in `state` or any, newest
-        first."""
+        """The newest alerts (every one when `limit` is None), in `state` or any, of
+        `channel` or any, newest first."""
+
+    def count_sent(self, channel: str, since: datetime) -> int:
+        """How many alerts the channel sent (state SENT) at or after `since`."""
+
+    def add_mute(self, mute: Mute) -> int:
+        """Keep a run-time mute; returns its id."""
+
+    def mutes(self, now: datetime | None = None) -> list[Mute]:
+        """The mutes still in force at `now` (every one kept, when None), oldest first."""
+
+    def last_notice(self, channel: str) -> datetime | None:
+        """When the channel's desk was last told its rate limit was reached."""
+
+    def record_notice(self, channel: str, now: datetime) -> None:
+        """The channel's desk was told at `now` that its rate limit was reached."""
 
     def close(self) -> None:
         """Release the database (and the writer's lock)."""

@@ -18,6 +18,7 @@ from monitor.models import (
     AlertStatus,
     Feed,
     FeedState,
+    Mute,
     NewStory,
     PollStatus,
     StoredStory,
@@ -25,6 +26,9 @@ from monitor.models import (
 )
 from monitor.store.base import DueFeed, FeedStatus, PollRecord
 from monitor.timing import interrupted
+
+# The states `hold_alert` may put an alert in: out of the queue, not done.
+_OUT_OF_QUEUE = frozenset({AlertStatus.HELD, AlertStatus.DIGEST, AlertStatus.MUTED})
 
 
 @dataclass
@@ -55,6 +59,8 @@ class MemoryStore:
         self._stories: list[StoredStory] = []
         self._keys: dict[IdentityKey, str] = {}  # key → the feed that owns it
         self._alerts: dict[int, _AlertRow] = {}
+        self._mutes: list[Mute] = []
+        self._notices: dict[str, datetime] = {}
         self._closed = False
 
     def _check_open(self) -> None:
@@ -134,6 +140,7 @@ class MemoryStore:
                             outlet=story.feed,  # filled in when read: feeds get re-titled
                             matches=planned.matches,
                             created_at=now,
+                            story_id=story_id,
                         )
                     )
                 stored.append(self._stories[-1])
@@ -145,14 +152,20 @@ class MemoryStore:
         )
 
     def pending_alerts(
-        self, now: datetime, limit: int = 100, skip_channels: Collection[str] = ()
+        self,
+        now: datetime,
+        limit: int = 100,
+        skip_channels: Collection[str] = (),
+        channel: str | None = None,
     ) -> list[Alert]:
         with self._lock:
             self._check_open()
             due = [
                 self._with_outlet(row.alert)
                 for row in self._alerts.values()
-                if self._due(row, now) and row.alert.channel not in skip_channels
+                if self._due(row, now)
+                and row.alert.channel not in skip_channels
+                and channel in (None, row.alert.channel)
             ]
             return due[:limit]
 
@@ -193,15 +206,17 @@ class MemoryStore:
                 row.claimed_at = None
             return row.alert.status
 
-    def hold_alert(self, alert_id: int, now: datetime, reason: str) -> None:
+    def hold_alert(
+        self, alert_id: int, now: datetime, reason: str, state: AlertStatus = AlertStatus.HELD
+    ) -> None:
+        if state not in _OUT_OF_QUEUE:
+            raise StoreError(f"an alert cannot be held as {state}")
         with self._lock:
             self._check_open()
             row = self._alert_row(alert_id)
             if row.alert.status is AlertStatus.PENDING:
                 attempts = max(0, row.alert.attempts - (row.claimed_at is not None))
-                row.alert = replace(
-                    row.alert, status=AlertStatus.HELD, note=reason, attempts=attempts
-                )
+                row.alert = replace(row.alert, status=state, note=reason, attempts=attempts)
                 row.claimed_at = row.next_attempt_at = None
 
     def requeue_alert(self, alert_id: int, now: datetime) -> None:
@@ -263,13 +278,54 @@ class MemoryStore:
         yield from found
 
     def recent_alerts(
-        self, limit: int | None = 50, state: AlertStatus | None = None
+        self,
+        limit: int | None = 50,
+        state: AlertStatus | None = None,
+        channel: str | None = None,
     ) -> list[Alert]:
         with self._lock:
             self._check_open()
-            rows = [r for r in self._alerts.values() if state is None or r.alert.status is state]
+            rows = [
+                r
+                for r in self._alerts.values()
+                if state in (None, r.alert.status) and channel in (None, r.alert.channel)
+            ]
             newest = list(reversed(rows))[:limit]
             return [self._with_outlet(row.alert) for row in newest]
+
+    def count_sent(self, channel: str, since: datetime) -> int:
+        with self._lock:
+            self._check_open()
+            return sum(
+                1
+                for r in self._alerts.values()
+                if r.alert.channel == channel
+                and r.alert.status is AlertStatus.SENT
+                and r.alert.sent_at is not None
+                and r.alert.sent_at >= since
+            )
+
+    def add_mute(self, mute: Mute) -> int:
+        with self._lock:
+            self._check_open()
+            mute_id = len(self._mutes) + 1
+            self._mutes.append(replace(mute, id=mute_id))
+            return mute_id
+
+    def mutes(self, now: datetime | None = None) -> list[Mute]:
+        with self._lock:
+            self._check_open()
+            return [m for m in self._mutes if now is None or m.until > now]
+
+    def last_notice(self, channel: str) -> datetime | None:
+        with self._lock:
+            self._check_open()
+            return self._notices.get(channel)
+
+    def record_notice(self, channel: str, now: datetime) -> None:
+        with self._lock:
+            self._check_open()
+            self._notices[channel] = now
 
     def close(self) -> None:
         with self._lock:

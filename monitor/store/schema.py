@@ -122,6 +122,19 @@ def m003_claimed_at(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE alerts ADD COLUMN claimed_at TEXT")
 
 
+@migrations()
+def m004_delivery_policy(db: sqlite_utils.Database) -> None:
+    # Run-time mutes (`monitor mute`), and per channel when its desk was last told that the
+    # rate limit was reached, so a restart does not tell it twice.
+    db.execute(
+        """CREATE TABLE mutes (
+             id INTEGER PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL,
+             until TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', created_at TEXT)"""
+    )
+    db.execute("CREATE TABLE channel_notices (channel TEXT PRIMARY KEY, noticed_at TEXT NOT NULL)")
+    db.execute("CREATE INDEX idx_alerts_channel_sent ON alerts (channel, sent_at)")
+
+
 def insert_keys(
     db: sqlite_utils.Database,
     stories: Sequence[tuple[int, str, Sequence[IdentityKey]]],

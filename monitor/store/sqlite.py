@@ -29,6 +29,8 @@ from monitor.models import (
     Feed,
     FeedState,
     Match,
+    Mute,
+    MuteKind,
     NewStory,
     PollStatus,
     StoredStory,
@@ -36,6 +38,10 @@ from monitor.models import (
 )
 from monitor.store.base import DueFeed, FeedStatus, PollRecord
 from monitor.store.schema import APPLICATION_ID, foreign, insert_keys, migrations
+
+# The states `hold_alert` may put an alert in: out of the queue, not done.
+_OUT_OF_QUEUE = frozenset({AlertStatus.HELD, AlertStatus.DIGEST, AlertStatus.MUTED})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Each key is two parameters; SQLite 3.32+ allows 32,766 per statement.
 _KEYS_PER_QUERY = 400
@@ -328,14 +334,19 @@ class SQLiteStore:
 
     @_locked
     def pending_alerts(
-        self, now: datetime, limit: int = 100, skip_channels: Collection[str] = ()
+        self,
+        now: datetime,
+        limit: int = 100,
+        skip_channels: Collection[str] = (),
+        channel: str | None = None,
     ) -> list[Alert]:
         skip = sorted(skip_channels)
         return self._alerts(
             f"""WHERE a.status = 'pending' AND (a.next_attempt_at IS NULL OR a.next_attempt_at <= ?)
                 AND a.channel NOT IN ({", ".join("?" * len(skip))})
+                AND (? IS NULL OR a.channel = ?)
                 ORDER BY a.id LIMIT ?""",
-            [_iso(now), *skip, limit],
+            [_iso(now), *skip, channel, channel, limit],
         )
 
     def stories_since(self, since: datetime) -> Iterator[StoredStory]:
@@ -359,12 +370,67 @@ class SQLiteStore:
 
     @_locked
     def recent_alerts(
-        self, limit: int | None = 50, state: AlertStatus | None = None
+        self,
+        limit: int | None = 50,
+        state: AlertStatus | None = None,
+        channel: str | None = None,
     ) -> list[Alert]:
+        status = state and state.value
         return self._alerts(
-            "WHERE ? IS NULL OR a.status = ? ORDER BY a.id DESC LIMIT ?",
-            [state and state.value, state and state.value, -1 if limit is None else limit],
+            """WHERE (? IS NULL OR a.status = ?) AND (? IS NULL OR a.channel = ?)
+               ORDER BY a.id DESC LIMIT ?""",
+            [status, status, channel, channel, -1 if limit is None else limit],
         )
+
+    @_locked
+    def count_sent(self, channel: str, since: datetime) -> int:
+        row = self.db.execute(
+            "SELECT count(*) FROM alerts WHERE channel = ? AND status = 'sent' AND sent_at >= ?",
+            [channel, _iso(since)],
+        ).fetchone()
+        return int(row[0])
+
+    @_locked
+    def add_mute(self, mute: Mute) -> int:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO mutes (kind, value, until, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+                [
+                    mute.kind.value,
+                    mute.value,
+                    _iso_us(mute.until),
+                    mute.reason,
+                    _iso(mute.created_at),
+                ],
+            )
+        return int(cursor.lastrowid or 0)
+
+    @_locked
+    def mutes(self, now: datetime | None = None) -> list[Mute]:
+        rows = self.db.execute(
+            """SELECT id, kind, value, until, reason, created_at FROM mutes
+               WHERE ? IS NULL OR until > ? ORDER BY id""",
+            [now and _iso_us(now), now and _iso_us(now)],
+        ).fetchall()
+        return [
+            Mute(MuteKind(r[1]), r[2], _dt(r[3]) or _EPOCH, r[4], _dt(r[5]), id=r[0]) for r in rows
+        ]
+
+    @_locked
+    def last_notice(self, channel: str) -> datetime | None:
+        row = self.db.execute(
+            "SELECT noticed_at FROM channel_notices WHERE channel = ?", [channel]
+        ).fetchone()
+        return _dt(row[0]) if row else None
+
+    @_locked
+    def record_notice(self, channel: str, now: datetime) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                """INSERT INTO channel_notices (channel, noticed_at) VALUES (?, ?)
+                   ON CONFLICT (channel) DO UPDATE SET noticed_at = excluded.noticed_at""",
+                [channel, _iso(now)],
+            )
 
     @_locked
     def mark_sent(
@@ -415,11 +481,15 @@ class SQLiteStore:
                 raise StoreError(f"no alert {alert_id}")
 
     @_locked
-    def hold_alert(self, alert_id: int, now: datetime, reason: str) -> None:
+    def hold_alert(
+        self, alert_id: int, now: datetime, reason: str, state: AlertStatus = AlertStatus.HELD
+    ) -> None:
+        if state not in _OUT_OF_QUEUE:
+            raise StoreError(f"an alert cannot be held as {state}")
         # The attempt that found the channel unconfigured was no attempt: uncount it.
         self._update_alert(
             alert_id,
-            """status = CASE WHEN status = 'pending' THEN 'held' ELSE status END,
+            f"""status = CASE WHEN status = 'pending' THEN '{state.value}' ELSE status END,
                note = CASE WHEN status = 'pending' THEN ? ELSE note END,
                attempts = CASE WHEN status = 'pending' AND claimed_at IS NOT NULL
                  THEN max(0, attempts - 1) ELSE attempts END,
@@ -484,8 +554,9 @@ class SQLiteStore:
 
     def _alerts(self, tail: str, params: list[Any]) -> list[Alert]:
         rows = self.db.query(
-            f"""SELECT a.id, a.channel, a.matches, a.status, a.attempts, a.last_error, a.note,
-                  a.created_at, a.sent_at, s.feed, s.guid, s.link, s.title, s.summary,
+            f"""SELECT a.id, a.story_id, a.channel, a.matches, a.status, a.attempts,
+                  a.last_error, a.note, a.created_at, a.sent_at, s.feed, s.guid, s.link,
+                  s.title, s.summary,
                   s.content, s.published, s.authors, s.tags, coalesce(f.title, s.feed) AS outlet
                 FROM alerts a JOIN stories s ON s.id = a.story_id
                 LEFT JOIN feeds f ON f.name = s.feed {tail}""",
@@ -551,4 +622,5 @@ def _alert(row: dict[str, Any]) -> Alert:
         note=row["note"],
         created_at=_dt(row["created_at"]),
         sent_at=_dt(row["sent_at"]),
+        story_id=row["story_id"],
     )
