@@ -39,7 +39,7 @@ from monitor.delivery.channels import Notifier, build_channels
 from monitor.delivery.render import render
 from monitor.errors import ConfigError, FetchError, ParseError, StoreError
 from monitor.fetch import Fetcher
-from monitor.models import Alert, AlertStatus, Match, PollStatus, Story
+from monitor.models import Alert, AlertStatus, Match, Mute, MuteKind, PollStatus, Story
 from monitor.pipeline import read_feed, utcnow
 from monitor.pipeline.daemon import Daemon
 from monitor.rules import Matcher
@@ -119,7 +119,9 @@ def poll(config_dir: str, db: str | None, once: bool) -> None:
         f"polled {plural(len(results), 'feed')} ({len(errors)} failed): "
         f"{plural(new, 'new story', 'new stories')}, {plural(report.sent, 'alert')} sent, "
         f"{report.printed} printed to the console, {report.failed} failed"
-        + (f", {report.held} held for channels not set up" if report.held else ""),
+        + (f", {report.held} held for channels not set up" if report.held else "")
+        + (f", {report.deferred} waiting for a digest" if report.deferred else "")
+        + (f", {report.muted} muted" if report.muted else ""),
         err=True,
     )
 
@@ -264,11 +266,12 @@ def feeds(config_dir: str, db: str | None, as_json: bool) -> None:
 @click.option(
     "--state",
     type=click.Choice([s.value for s in AlertStatus]),
-    help="Only alerts in this state (held: waiting for their channel to be set up).",
+    help="Only alerts in this state (held: waiting for their channel to be set up; "
+    "digest: waiting for the channel's digest; muted: stopped by a mute).",
 )
 def alerts(config_dir: str, db: str | None, as_json: bool, limit: int, state: str | None) -> None:
-    """Recent alerts and their state: pending, held, sent, printed, failed or expired, and
-    why."""
+    """Recent alerts and their state: pending, held, digest, sent, printed, muted, failed
+    or expired, and why."""
     config = load_checked(config_dir)
     store = open_store(config, db)
     try:
@@ -280,7 +283,8 @@ def alerts(config_dir: str, db: str | None, as_json: bool, limit: int, state: st
         if as_json:
             click.echo(json.dumps(jsonable(row), ensure_ascii=False))
             continue
-        reason = alert.note if alert.status in ("printed", "held") else alert.last_error
+        noted = ("printed", "held", "digest", "muted")
+        reason = alert.note if alert.status in noted else alert.last_error
         why = f"  ({reason})" if reason and alert.status != "sent" else ""
         click.echo(
             f"{alert.id:>5} {alert.status:<8} {alert.channel:<12} {when(alert.created_at)}  "
@@ -430,6 +434,119 @@ def resend(config_dir: str, db: str | None, alert_ids: tuple[int, ...]) -> None:
         f"{report.printed} printed to the console, {report.held} held, {report.failed} failed",
         err=True,
     )
+
+
+@cli.command()
+@common_options
+@click.option("--channel", required=True, help="The channel whose digest to send.")
+@click.option("--now", "at_once", is_flag=True, required=True, help="Send it now.")
+def digest(config_dir: str, db: str | None, channel: str, at_once: bool) -> None:
+    """Send CHANNEL's digest now: every alert waiting for it (rate limit, quiet hours,
+    digest-only rules), grouped by rule, in one message; with or without a schedule.
+
+    Takes the writer's lock, as `poll` does: stop the daemon first, or it refuses.
+    """
+    config = load_checked(config_dir, strict=True)
+    if channel not in config.channels:
+        names = ", ".join(sorted(config.channels)) or "none"
+        raise click.ClickException(f"no channel {channel!r}; channels are {names}")
+    with pipeline_for(config, db) as pipeline:
+        waiting = len(pipeline.store.recent_alerts(None, AlertStatus.DIGEST, channel=channel))
+        sent = pipeline.send_digest(channel, scheduled=False)
+    if waiting and not sent:
+        raise click.ClickException(
+            f"the digest of {plural(waiting, 'alert')} for {channel} was not sent (see the log)"
+        )
+    click.echo(f"digest for {channel}: {plural(sent, 'alert')} sent", err=True)
+
+
+def _mute_target(rule: str | None, channel: str | None, story: int | None) -> tuple[MuteKind, str]:
+    given = [
+        (kind, str(value))
+        for kind, value in (
+            (MuteKind.RULE, rule),
+            (MuteKind.CHANNEL, channel),
+            (MuteKind.STORY, story),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --rule, --channel or --story")
+    return given[0]
+
+
+@cli.command()
+@common_options
+@click.option(
+    "--rule",
+    help="Mute this rule's alerts (an alert of several rules is muted when all of them are).",
+)
+@click.option("--channel", help="Mute everything to this channel.")
+@click.option("--story", type=int, help="Mute the alerts of this story (its id).")
+@click.option("--for", "duration", required=True, help="How long: 30m, 2h, 1d.")
+@click.option("--reason", default="", help="Why, for the others on the desk.")
+def mute(
+    config_dir: str,
+    db: str | None,
+    rule: str | None,
+    channel: str | None,
+    story: int | None,
+    duration: str,
+    reason: str,
+) -> None:
+    """Silence a rule, a channel or a story for a while, without editing YAML. Alerts it
+    stops are kept as `muted` and never sent later; it expires by itself. Works while the
+    daemon runs."""
+    kind, value = _mute_target(rule, channel, story)
+    config = load_checked(config_dir)
+    if kind is MuteKind.RULE and value not in {r.id for r in config.rules}:
+        raise click.ClickException(f"no rule {value!r} in {config_dir}")
+    if kind is MuteKind.CHANNEL and value not in {*config.channels, "console"}:
+        raise click.ClickException(f"no channel {value!r} in {config_dir}")
+    try:
+        seconds = parse_duration(duration, longest=90 * 86400)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--for") from e
+    now = utcnow()
+    # Not the writer's lock: a mute is one row, and the daemon holding the lock must see it.
+    store = open_store(config, db, writer=False, shared=True)
+    try:
+        until = now + timedelta(seconds=seconds)
+        mute_id = store.add_mute(Mute(kind, value, until, reason, now))
+    finally:
+        store.close()
+    click.echo(f"mute {mute_id}: {kind} {value} until {until:%Y-%m-%d %H:%M} UTC", err=True)
+
+
+@cli.command()
+@common_options
+@click.option("--all", "show_all", is_flag=True, help="Expired mutes too.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def mutes(config_dir: str, db: str | None, show_all: bool, as_json: bool) -> None:
+    """The mutes in force (with --all, expired ones too)."""
+    config = load_checked(config_dir)
+    store = open_store(config, db)
+    try:
+        now = utcnow()
+        found = store.mutes(None if show_all else now)
+    finally:
+        store.close()
+    for m in found:
+        row = {
+            "id": m.id,
+            "kind": m.kind,
+            "value": m.value,
+            "until": m.until,
+            "reason": m.reason,
+            "created_at": m.created_at,
+            "active": m.until > now,
+        }
+        if as_json:
+            click.echo(json.dumps(jsonable(row), ensure_ascii=False))
+            continue
+        state = "active " if m.until > now else "expired"
+        why = f"  ({m.reason})" if m.reason else ""
+        click.echo(f"{m.id:>4} {state} {m.kind:<7} {m.value:<24} until {when(m.until)}{why}")
 
 
 def main() -> None:

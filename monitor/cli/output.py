@@ -52,6 +52,7 @@ def never_polled(feed: Feed) -> FeedStatus:
 def alert_row(alert: Alert) -> dict[str, Any]:
     return {
         "id": alert.id,
+        "story_id": alert.story_id,
         "channel": alert.channel,
         "state": alert.status,
         "status": alert.status,  # the name before `state`, kept for scripts that read it

@@ -82,9 +82,13 @@ def db_path(config: Config, db: str | None) -> str:
     return db or str(config.database_path or "monitor.db")
 
 
-def open_store(config: Config, db: str | None, *, writer: bool = False) -> SQLiteStore:
+def open_store(
+    config: Config, db: str | None, *, writer: bool = False, shared: bool = False
+) -> SQLiteStore:
+    """The store: the `writer` (one process at a time), read-only, or `shared` (a small
+    write beside the writer, such as a mute)."""
     try:
-        return SQLiteStore(db_path(config, db), writer=writer, read_only=not writer)
+        return SQLiteStore(db_path(config, db), writer=writer, read_only=not (writer or shared))
     except StoreError as e:
         raise click.ClickException(str(e)) from e
 

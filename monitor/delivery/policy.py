@@ -166,9 +166,9 @@ def next_digest(policy: ChannelPolicy, now: datetime) -> datetime | None:
     """When the channel's next scheduled digest runs after `now` (None: no schedule)."""
     if policy.digest is None:
         return None
-    fire: datetime | None = parse_digest(policy.digest, policy.timezone).get_next_fire_time(
-        None, now
-    )
+    # Strictly after: a digest due this very second may already have gone.
+    trigger = parse_digest(policy.digest, policy.timezone)
+    fire: datetime | None = trigger.get_next_fire_time(None, now + timedelta(seconds=1))
     return fire
 
 
