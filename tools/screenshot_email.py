@@ -1,25 +1,31 @@
-"""Render the founding article's alert email and, when Chromium is installed, screenshot it.
+"""Render the founding article's alert email and a digest email and, when Chromium is
+installed, screenshot them.
 
     python tools/screenshot_email.py [OUT_DIR]
 
-Writes founding-email.html and founding-email.txt (and founding-email.png with Chromium)
-so a person can look at what the desk receives. The test suite never needs Chromium: it
+Writes founding-email.html and founding-email.txt, and digest-email.html: the founding
+article with the Libya stories of Aug-Sep 2023 from ../shared/corpus/headlines-2023 that
+the bundled rules match (when the corpus is there); with Chromium, a PNG of each, so a
+person can look at what the desk receives. The test suite never needs Chromium: it
 checks the same HTML's structure instead (tests/test_render_email.py).
 """
 
 from __future__ import annotations
 
+import json
+import lzma
 import shutil
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.delivery.render import render
-from monitor.models import Alert
+from monitor.delivery.render import render, render_digest
+from monitor.models import Alert, Story
 from monitor.parse import parse_feed
 from monitor.rules import Matcher
+from monitor.text import html_to_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +40,56 @@ def founding_alert() -> Alert:
     return Alert(id=1, channel="email", outlet=parsed.title, story=story, matches=matches)
 
 
+def corpus_alerts(limit: int = 8) -> list[Alert]:
+    """Up to `limit` stories from the 2023 headlines that the bundled rules match."""
+    items = ROOT.parent / "shared" / "corpus" / "headlines-2023" / "items.jsonl.xz"
+    if not items.exists():
+        return []
+    matcher = Matcher(load_config(ROOT / "config", env={}).rules)
+    found: list[Alert] = []
+    with lzma.open(items, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            item = json.loads(line)
+            story = Story(
+                feed=item["outlet"],
+                guid=item.get("link") or item["title"],
+                link=item.get("link") or "",
+                title=item["title"],
+                summary=html_to_text(item.get("summary") or ""),
+                published=datetime.fromisoformat(item["published"]),
+            )
+            matches = tuple(matcher.match(story))
+            if matches:
+                found.append(Alert(len(found) + 2, "email", story, item["outlet"], matches))
+            if len(found) >= limit:
+                break
+    return found
+
+
+def screenshot(page: Path, height: int = 1200) -> Path | None:
+    """A PNG of `page` from headless Chromium, or None when it is not installed."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return None
+    png = page.with_suffix(".png")
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            f"--screenshot={png}",
+            f"--window-size=900,{height}",
+            page.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return png
+
+
 def main(out: Path) -> int:
     alert = founding_alert()
     published = alert.story.published
@@ -44,26 +100,14 @@ def main(out: Path) -> int:
     page.write_text(message.body, encoding="utf-8")
     text.write_text(f"Subject: {message.title}\n\n{message.text}", encoding="utf-8")
     print(f"subject: {message.title}\nwrote {page} and {text}")
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        print("no chromium on PATH: no screenshot (apt-get install chromium)")
-        return 0
-    png = out / "founding-email.png"
-    subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            f"--screenshot={png}",
-            "--window-size=900,1200",
-            page.resolve().as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    print(f"wrote {png}")
+    alerts = [alert, *corpus_alerts()]
+    digest = render_digest(alerts, "email", channel="desk-email", now=now, timezone="Europe/London")
+    digest_page = out / "digest-email.html"
+    digest_page.write_text(digest.body, encoding="utf-8")
+    print(f"digest: {digest.title}\nwrote {digest_page}")
+    for written in (page, digest_page):
+        png = screenshot(written)
+        print(f"wrote {png}" if png else "no chromium: no screenshot (apt-get install chromium)")
     return 0
 
 
