@@ -145,6 +145,7 @@ class NewStory:
     story: Story
     matches: tuple[Match, ...] = ()
     alerts: tuple[PlannedAlert, ...] = ()
+    cluster_id: int | None = None  # the event it belongs to, across outlets
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class StoredStory:
     story: Story
     alerts: int = 0
     first_seen: datetime | None = None
+    cluster_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,8 @@ class Alert:
     created_at: datetime | None = None
     sent_at: datetime | None = None
     story_id: int | None = None
+    cluster_id: int | None = None
+    also: tuple[str, ...] = ()  # the other outlets that carry its story's event
 
     @property
     def terms(self) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.delivery.route import Routing, is_backlog, route
+from monitor.delivery.route import Route, Routing, is_backlog, route
 from monitor.models import BacklogPolicy, Match, PlannedAlert, Story
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -69,3 +69,40 @@ def test_stories_older_than_max_age_are_a_backlog_that_alerts_nobody(
 def test_a_backlog_story_that_matched_nothing_is_not_counted_as_backlog() -> None:
     assert route(story(timedelta(days=9)), (), now=NOW, max_age=DAY) == Routing((), backlog=False)
     assert is_backlog(story(timedelta(days=9)), NOW, DAY)
+
+
+@pytest.mark.parametrize(
+    ("already", "expected"),
+    [
+        ({}, (PlannedAlert("slack", (ONE,)), PlannedAlert("email", (ONE, TWO)))),
+        ({"email": {"r1"}}, (PlannedAlert("slack", (ONE,)), PlannedAlert("email", (TWO,)))),
+        ({"email": {"r1", "r2"}}, (PlannedAlert("slack", (ONE,)),)),
+        ({"slack": {"r1"}, "email": {"r1", "r2"}}, ()),
+        ({"slack": {"r2"}}, (PlannedAlert("slack", (ONE,)), PlannedAlert("email", (ONE, TWO)))),
+    ],
+    ids=["new-event", "one-rule-told", "channel-told-both", "all-told", "other-rule-told"],
+)
+def test_a_rule_alerts_once_per_event_and_channel(
+    already: dict[str, set[str]], expected: tuple[PlannedAlert, ...]
+) -> None:
+    routing = route(story(None), (ONE, TWO), now=NOW, max_age=DAY, already=already)
+    assert routing.alerts == expected
+
+
+def test_routes_add_channels_by_severity_and_tags() -> None:
+    urgent = Match("flash", "Flash", ("x",), ("desk",), "urgent")
+    normal = Match("libya", "Libya", ("y",), ("desk",), "normal")
+    routes = [
+        Route(("duty",), severity="high"),
+        Route(("africa",), tags=frozenset({"maghreb"})),
+        Route(("both",), severity="urgent", tags=frozenset({"maghreb"})),
+    ]
+    tags = {"libya": ("maghreb",), "flash": ()}
+    routing = route(
+        story(None), (urgent, normal), now=NOW, max_age=DAY, routes=routes, rule_tags=tags
+    )
+    assert routing.alerts == (
+        PlannedAlert("desk", (urgent, normal)),
+        PlannedAlert("duty", (urgent,)),
+        PlannedAlert("africa", (normal,)),
+    )

@@ -7,7 +7,7 @@ routed to one channel are one message listing the three. A story older than the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -56,10 +56,13 @@ def route(
     backlog: BacklogPolicy = BacklogPolicy.SKIP,
     routes: Sequence[Route] = (),
     rule_tags: Mapping[str, Sequence[str]] | None = None,
+    already: Mapping[str, Collection[str]] | None = None,
 ) -> Routing:
     """The alerts to create for a story: one per channel its matching rules name, in the
     order the rules and their channels are written, then the channels `routes` add; none
-    for a backlog story."""
+    for a backlog story. `already` holds, by channel, the rules that alerted for the
+    story's event (its cluster) before: a rule alerts once per event and channel, so those
+    matches are left out, and a channel left with none gets no alert."""
     if not matches:
         return Routing(())
     if backlog is BacklogPolicy.SKIP and is_backlog(story, now, max_age):
@@ -76,4 +79,9 @@ def route(
                 listed = by_channel.setdefault(channel, [])
                 if match not in listed:
                     listed.append(match)
-    return Routing(tuple(PlannedAlert(c, tuple(ms)) for c, ms in by_channel.items()))
+    if already:
+        by_channel = {
+            channel: [m for m in listed if m.rule_id not in already.get(channel, ())]
+            for channel, listed in by_channel.items()
+        }
+    return Routing(tuple(PlannedAlert(c, tuple(ms)) for c, ms in by_channel.items() if ms))

@@ -51,6 +51,18 @@ class FeedStatus:
 
 
 @dataclass(frozen=True)
+class ClusterSummary:
+    """One event as `monitor clusters` shows it: its stories, outlets and first headline."""
+
+    id: int
+    stories: int
+    outlets: tuple[str, ...]
+    headline: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True)
 class DueFeed:
     """A configured feed whose poll is due, with what to send on its next request."""
 
@@ -94,6 +106,26 @@ class Store(Protocol):
         transaction, so a story is never marked seen without its alerts. Items that turn
         out to be repeats (of stored stories or of earlier items in the batch) are skipped;
         returns the stored ones, in order."""
+
+    def retitle(self, stories: Sequence[Story], now: datetime) -> int:
+        """Stories already stored (the same feed and guid) that came back under a new
+        headline: the stored title is updated and the old one kept in its history. Returns
+        how many changed. No alert is made or changed."""
+
+    def title_history(self, story_id: int) -> list[tuple[datetime, str]]:
+        """A story's earlier headlines with when they were replaced, oldest first."""
+
+    def alerted_rules(self, cluster_ids: Collection[int]) -> dict[int, dict[str, set[str]]]:
+        """For each cluster, the rules that already made an alert, by channel."""
+
+    def cluster_outlets(self, cluster_ids: Collection[int]) -> dict[int, tuple[str, ...]]:
+        """For each cluster, its outlets (feed titles), in the order they carried it."""
+
+    def clusters(self, since: datetime, limit: int = 50) -> list[ClusterSummary]:
+        """The clusters with a story stored at or after `since`, newest first."""
+
+    def stories(self, limit: int = 50, cluster_id: int | None = None) -> list[StoredStory]:
+        """The newest stories (of one cluster, when given), newest first."""
 
     def pending_alerts(
         self,

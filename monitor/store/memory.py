@@ -24,7 +24,7 @@ from monitor.models import (
     StoredStory,
     Story,
 )
-from monitor.store.base import DueFeed, FeedStatus, PollRecord
+from monitor.store.base import ClusterSummary, DueFeed, FeedStatus, PollRecord
 from monitor.timing import interrupted
 
 # The states `hold_alert` may put an alert in: out of the queue, not done.
@@ -60,6 +60,7 @@ class MemoryStore:
         self._keys: dict[IdentityKey, str] = {}  # key → the feed that owns it
         self._alerts: dict[int, _AlertRow] = {}
         self._mutes: list[Mute] = []
+        self._titles: dict[int, list[tuple[datetime, str]]] = {}
         self._notices: dict[str, datetime] = {}
         self._closed = False
 
@@ -129,7 +130,8 @@ class MemoryStore:
                 for key in identity_keys(story):
                     self._keys.setdefault(key, story.feed)
                 story_id = len(self._stories) + 1
-                self._stories.append(StoredStory(story_id, story, len(item.alerts), now))
+                stored_story = StoredStory(story_id, story, len(item.alerts), now, item.cluster_id)
+                self._stories.append(stored_story)
                 for planned in item.alerts:
                     alert_id = len(self._alerts) + 1
                     self._alerts[alert_id] = _AlertRow(
@@ -141,6 +143,7 @@ class MemoryStore:
                             matches=planned.matches,
                             created_at=now,
                             story_id=story_id,
+                            cluster_id=item.cluster_id,
                         )
                     )
                 stored.append(self._stories[-1])
@@ -169,9 +172,96 @@ class MemoryStore:
             ]
             return due[:limit]
 
+    def _outlet(self, feed: str) -> str:
+        row = self._feeds.get(feed)
+        return row.feed.title if row else feed
+
     def _with_outlet(self, alert: Alert) -> Alert:
-        row = self._feeds.get(alert.story.feed)
-        return replace(alert, outlet=row.feed.title) if row else alert
+        outlet = self._outlet(alert.story.feed)
+        others: tuple[str, ...] = ()
+        if alert.cluster_id is not None:
+            outlets = self._cluster_outlets([alert.cluster_id]).get(alert.cluster_id, ())
+            others = tuple(o for o in outlets if o != outlet)
+        return replace(alert, outlet=outlet, also=others)
+
+    def retitle(self, stories: Sequence[Story], now: datetime) -> int:
+        with self._lock:
+            self._check_open()
+            changed = 0
+            for story in stories:
+                for i, stored in enumerate(self._stories):
+                    old = stored.story
+                    if (old.feed, old.guid) != (story.feed, story.guid):
+                        continue
+                    if story.title and old.title != story.title:
+                        self._titles.setdefault(stored.id, []).append((now, old.title))
+                        self._stories[i] = replace(stored, story=replace(old, title=story.title))
+                        changed += 1
+                    break
+            return changed
+
+    def title_history(self, story_id: int) -> list[tuple[datetime, str]]:
+        with self._lock:
+            self._check_open()
+            return list(self._titles.get(story_id, []))
+
+    def alerted_rules(self, cluster_ids: Collection[int]) -> dict[int, dict[str, set[str]]]:
+        with self._lock:
+            self._check_open()
+            found: dict[int, dict[str, set[str]]] = {}
+            for row in self._alerts.values():
+                cluster = row.alert.cluster_id
+                if cluster is not None and cluster in cluster_ids:
+                    rules = found.setdefault(cluster, {}).setdefault(row.alert.channel, set())
+                    rules.update(m.rule_id for m in row.alert.matches)
+            return found
+
+    def _cluster_outlets(self, cluster_ids: Collection[int]) -> dict[int, tuple[str, ...]]:
+        found: dict[int, list[str]] = {}
+        for stored in self._stories:
+            if stored.cluster_id is not None and stored.cluster_id in cluster_ids:
+                outlets = found.setdefault(stored.cluster_id, [])
+                outlet = self._outlet(stored.story.feed)
+                if outlet not in outlets:
+                    outlets.append(outlet)
+        return {c: tuple(o) for c, o in found.items()}
+
+    def cluster_outlets(self, cluster_ids: Collection[int]) -> dict[int, tuple[str, ...]]:
+        with self._lock:
+            self._check_open()
+            return self._cluster_outlets(cluster_ids)
+
+    def clusters(self, since: datetime, limit: int = 50) -> list[ClusterSummary]:
+        with self._lock:
+            self._check_open()
+            members: dict[int, list[StoredStory]] = {}
+            for stored in self._stories:
+                if stored.cluster_id is not None:
+                    members.setdefault(stored.cluster_id, []).append(stored)
+            recent = [
+                (max(s.id for s in group), cluster, group)
+                for cluster, group in members.items()
+                if any(s.first_seen is not None and s.first_seen >= since for s in group)
+            ]
+            recent.sort(reverse=True)
+            outlets = self._cluster_outlets(members)
+            return [
+                ClusterSummary(
+                    cluster,
+                    len(group),
+                    outlets.get(cluster, ()),
+                    group[0].story.title,
+                    min((s.first_seen for s in group if s.first_seen), default=None),
+                    max((s.first_seen for s in group if s.first_seen), default=None),
+                )
+                for _, cluster, group in recent[:limit]
+            ]
+
+    def stories(self, limit: int = 50, cluster_id: int | None = None) -> list[StoredStory]:
+        with self._lock:
+            self._check_open()
+            found = [s for s in self._stories if cluster_id in (None, s.cluster_id)]
+            return list(reversed(found))[:limit]
 
     def claim_alert(self, alert_id: int, now: datetime, lease_until: datetime) -> bool:
         with self._lock:

@@ -135,6 +135,20 @@ def m004_delivery_policy(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_alerts_channel_sent ON alerts (channel, sent_at)")
 
 
+@migrations()
+def m006_clusters(db: sqlite_utils.Database) -> None:
+    # The event a story belongs to across outlets (dedupe.cluster), and the headlines a
+    # story had before its feed re-titled it.
+    db.execute("ALTER TABLE stories ADD COLUMN cluster_id INTEGER")
+    db.execute("CREATE INDEX idx_stories_cluster ON stories (cluster_id)")
+    db.execute(
+        """CREATE TABLE story_titles (
+             story_id INTEGER NOT NULL REFERENCES stories(id), title TEXT NOT NULL,
+             replaced_at TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX idx_story_titles ON story_titles (story_id)")
+
+
 def insert_keys(
     db: sqlite_utils.Database,
     stories: Sequence[tuple[int, str, Sequence[IdentityKey]]],

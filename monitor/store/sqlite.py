@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TextIO, TypeVar
@@ -36,7 +37,7 @@ from monitor.models import (
     StoredStory,
     Story,
 )
-from monitor.store.base import DueFeed, FeedStatus, PollRecord
+from monitor.store.base import ClusterSummary, DueFeed, FeedStatus, PollRecord
 from monitor.store.schema import APPLICATION_ID, foreign, insert_keys, migrations
 
 # The states `hold_alert` may put an alert in: out of the queue, not done.
@@ -287,8 +288,9 @@ class SQLiteStore:
                 link_key = next((k.value for k in keys if k.kind is KeyKind.LINK), "")
                 cursor = self.db.execute(
                     """INSERT INTO stories (feed, guid, link, canonical_link, link_fragment,
-                         title, summary, content, published, authors, tags, first_seen)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                         title, summary, content, published, authors, tags, first_seen,
+                         cluster_id)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [
                         story.feed,
                         story.guid,
@@ -302,12 +304,15 @@ class SQLiteStore:
                         json.dumps(story.authors),
                         json.dumps(story.tags),
                         _iso(now),
+                        item.cluster_id,
                     ],
                 )
                 assert cursor.lastrowid is not None
                 key_rows.append((cursor.lastrowid, story.feed, keys))
                 self._add_matches_and_alerts(cursor.lastrowid, item, now)
-                added.append(StoredStory(cursor.lastrowid, story, len(item.alerts), now))
+                added.append(
+                    StoredStory(cursor.lastrowid, story, len(item.alerts), now, item.cluster_id)
+                )
             insert_keys(self.db, key_rows)
         return added
 
@@ -363,10 +368,99 @@ class SQLiteStore:
                FROM stories s WHERE s.first_seen >= ? AND s.id > ? ORDER BY s.id LIMIT ?""",
             [_iso(since), after, limit],
         )
+        return [_stored(row) for row in rows]
+
+    @_locked
+    def retitle(self, stories: Sequence[Story], now: datetime) -> int:
+        changed = 0
+        with self.db.atomic():
+            for story in stories:
+                row = self.db.execute(
+                    "SELECT id, title FROM stories WHERE feed = ? AND guid = ?",
+                    [story.feed, story.guid],
+                ).fetchone()
+                if row is None or not story.title or row[1] == story.title:
+                    continue
+                self.db.execute(
+                    "INSERT INTO story_titles (story_id, title, replaced_at) VALUES (?, ?, ?)",
+                    [row[0], row[1], _iso(now)],
+                )
+                self.db.execute("UPDATE stories SET title = ? WHERE id = ?", [story.title, row[0]])
+                changed += 1
+        return changed
+
+    @_locked
+    def title_history(self, story_id: int) -> list[tuple[datetime, str]]:
+        rows = self.db.execute(
+            "SELECT replaced_at, title FROM story_titles WHERE story_id = ? ORDER BY rowid",
+            [story_id],
+        ).fetchall()
+        return [(_dt(r[0]) or _EPOCH, r[1]) for r in rows]
+
+    @_locked
+    def alerted_rules(self, cluster_ids: Collection[int]) -> dict[int, dict[str, set[str]]]:
+        found: dict[int, dict[str, set[str]]] = {}
+        for chunk in _chunks(sorted(set(cluster_ids))):
+            rows = self.db.execute(
+                f"""SELECT s.cluster_id, a.channel, a.matches FROM alerts a
+                    JOIN stories s ON s.id = a.story_id
+                    WHERE s.cluster_id IN ({", ".join("?" * len(chunk))})""",
+                chunk,
+            ).fetchall()
+            for cluster_id, channel, matches in rows:
+                rules = {m["rule_id"] for m in json.loads(matches or "[]")}
+                found.setdefault(cluster_id, {}).setdefault(channel, set()).update(rules)
+        return found
+
+    @_locked
+    def cluster_outlets(self, cluster_ids: Collection[int]) -> dict[int, tuple[str, ...]]:
+        found: dict[int, list[str]] = {}
+        for chunk in _chunks(sorted(set(cluster_ids))):
+            rows = self.db.execute(
+                f"""SELECT s.cluster_id, coalesce(f.title, s.feed) FROM stories s
+                    LEFT JOIN feeds f ON f.name = s.feed
+                    WHERE s.cluster_id IN ({", ".join("?" * len(chunk))}) ORDER BY s.id""",
+                chunk,
+            ).fetchall()
+            for cluster_id, outlet in rows:
+                outlets = found.setdefault(cluster_id, [])
+                if outlet not in outlets:
+                    outlets.append(outlet)
+        return {c: tuple(o) for c, o in found.items()}
+
+    @_locked
+    def clusters(self, since: datetime, limit: int = 50) -> list[ClusterSummary]:
+        rows = self.db.execute(
+            """SELECT cluster_id, count(*), min(id), min(first_seen), max(first_seen)
+               FROM stories WHERE cluster_id IS NOT NULL AND cluster_id IN
+                 (SELECT cluster_id FROM stories WHERE first_seen >= ?)
+               GROUP BY cluster_id ORDER BY max(id) DESC LIMIT ?""",
+            [_iso(since), limit],
+        ).fetchall()
+        outlets = self.cluster_outlets([r[0] for r in rows])
+        heads = {
+            r[0]: r[1]
+            for chunk in _chunks([r[2] for r in rows])
+            for r in self.db.execute(
+                f"SELECT id, title FROM stories WHERE id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+        }
         return [
-            StoredStory(row["id"], _story(row), row["alerts"], _dt(row["first_seen"]))
-            for row in rows
+            ClusterSummary(
+                r[0], r[1], outlets.get(r[0], ()), heads.get(r[2], ""), _dt(r[3]), _dt(r[4])
+            )
+            for r in rows
         ]
+
+    @_locked
+    def stories(self, limit: int = 50, cluster_id: int | None = None) -> list[StoredStory]:
+        rows = self.db.query(
+            """SELECT s.*, (SELECT count(*) FROM alerts a WHERE a.story_id = s.id) AS alerts
+               FROM stories s WHERE ? IS NULL OR s.cluster_id = ? ORDER BY s.id DESC LIMIT ?""",
+            [cluster_id, cluster_id, limit],
+        )
+        return [_stored(row) for row in rows]
 
     @_locked
     def recent_alerts(
@@ -554,7 +648,7 @@ class SQLiteStore:
 
     def _alerts(self, tail: str, params: list[Any]) -> list[Alert]:
         rows = self.db.query(
-            f"""SELECT a.id, a.story_id, a.channel, a.matches, a.status, a.attempts,
+            f"""SELECT a.id, a.story_id, s.cluster_id, a.channel, a.matches, a.status, a.attempts,
                   a.last_error, a.note, a.created_at, a.sent_at, s.feed, s.guid, s.link,
                   s.title, s.summary,
                   s.content, s.published, s.authors, s.tags, coalesce(f.title, s.feed) AS outlet
@@ -562,7 +656,17 @@ class SQLiteStore:
                 LEFT JOIN feeds f ON f.name = s.feed {tail}""",
             params,
         )
-        return [_alert(row) for row in rows]
+        alerts = [_alert(row) for row in rows]
+        clustered = {a.cluster_id for a in alerts if a.cluster_id is not None}
+        if not clustered:
+            return alerts
+        outlets = self.cluster_outlets(clustered)
+        return [
+            replace(a, also=tuple(o for o in outlets.get(a.cluster_id, ()) if o != a.outlet))
+            if a.cluster_id is not None
+            else a
+            for a in alerts
+        ]
 
 
 def _of(keys: Sequence[IdentityKey], held: Mapping[IdentityKey, str]) -> dict[IdentityKey, str]:
@@ -598,6 +702,17 @@ def _story(row: dict[str, Any]) -> Story:
     )
 
 
+def _chunks(values: Sequence[int], size: int = 500) -> Iterator[list[int]]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
+
+
+def _stored(row: dict[str, Any]) -> StoredStory:
+    return StoredStory(
+        row["id"], _story(row), row["alerts"], _dt(row["first_seen"]), row.get("cluster_id")
+    )
+
+
 def _alert(row: dict[str, Any]) -> Alert:
     story = _story(row)
     matches = tuple(
@@ -623,4 +738,5 @@ def _alert(row: dict[str, Any]) -> Alert:
         created_at=_dt(row["created_at"]),
         sent_at=_dt(row["sent_at"]),
         story_id=row["story_id"],
+        cluster_id=row["cluster_id"],
     )

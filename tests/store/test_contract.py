@@ -4,6 +4,7 @@ lifecycle, and errors as StoreError."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,8 @@ from monitor.models import (
     Feed,
     FeedState,
     Match,
+    Mute,
+    MuteKind,
     NewStory,
     PlannedAlert,
     PollStatus,
@@ -343,3 +346,95 @@ def test_stories_since_reads_past_one_page(store: Store) -> None:
     many = [story(f"g{i}", link=f"https://ex.org/{i}") for i in range(2500)]
     store.add_stories([NewStory(s) for s in many], NOW)
     assert [s.story.guid for s in store.stories_since(NOW)] == [s.guid for s in many]
+
+
+# -- delivery policy: held states, budgets, mutes, notices ----------------------------------
+
+
+@pytest.mark.parametrize("state", [AlertStatus.HELD, AlertStatus.DIGEST, AlertStatus.MUTED])
+def test_an_alert_taken_out_of_the_queue_keeps_its_reason(store: Store, state: AlertStatus) -> None:
+    alert_id = one_alert(store)
+    assert store.claim_alert(alert_id, NOW, NOW + timedelta(seconds=30))
+    store.hold_alert(alert_id, NOW, "why", state)
+    [alert] = store.recent_alerts(state=state, channel="slack")
+    assert (alert.id, alert.note, alert.attempts) == (alert_id, "why", 0)
+    assert store.pending_alerts(NOW + timedelta(days=1)) == []
+    assert store.recent_alerts(state=state, channel="email") == []
+
+
+def test_an_alert_cannot_be_held_as_sent(store: Store) -> None:
+    with pytest.raises(StoreError):
+        store.hold_alert(one_alert(store), NOW, "why", AlertStatus.SENT)
+
+
+def test_count_sent_counts_one_channels_sent_alerts_since(store: Store) -> None:
+    alert_id = one_alert(store)
+    assert store.count_sent("slack", NOW) == 0
+    store.mark_sent(alert_id, NOW + timedelta(minutes=5))
+    assert store.count_sent("slack", NOW) == 1
+    assert store.count_sent("slack", NOW + timedelta(minutes=6)) == 0
+    assert store.count_sent("email", NOW) == 0
+
+
+def test_pending_alerts_of_one_channel(store: Store) -> None:
+    m = (RULE,)
+    store.add_stories(
+        [NewStory(story(), m, (PlannedAlert("slack", m), PlannedAlert("email", m)))], NOW
+    )
+    assert [a.channel for a in store.pending_alerts(NOW, channel="email")] == ["email"]
+
+
+def test_mutes_are_kept_and_expire(store: Store) -> None:
+    first = store.add_mute(Mute(MuteKind.RULE, "r1", NOW + timedelta(hours=1), "presser", NOW))
+    second = store.add_mute(Mute(MuteKind.CHANNEL, "slack", NOW + timedelta(hours=3)))
+    assert first != second
+    assert [(m.id, m.kind, m.value, m.reason) for m in store.mutes(NOW)] == [
+        (first, MuteKind.RULE, "r1", "presser"),
+        (second, MuteKind.CHANNEL, "slack", ""),
+    ]
+    assert [m.id for m in store.mutes(NOW + timedelta(hours=2))] == [second]
+    assert len(store.mutes()) == 2
+
+
+def test_the_last_rate_limit_notice_is_remembered(store: Store) -> None:
+    assert store.last_notice("slack") is None
+    store.record_notice("slack", NOW)
+    store.record_notice("slack", NOW + timedelta(minutes=1))
+    assert store.last_notice("slack") == NOW + timedelta(minutes=1)
+
+
+# -- clusters and headlines ------------------------------------------------------------------
+
+
+def test_a_retitled_story_keeps_its_old_headline(store: Store) -> None:
+    [stored] = store.add_stories([NewStory(story())], NOW)
+    again = replace(story(), title="Libya conflict: clashes in Misrata")
+    assert store.retitle([again, story("unknown")], NOW + timedelta(hours=1)) == 1
+    assert store.retitle([again], NOW + timedelta(hours=2)) == 0  # nothing new
+    assert store.title_history(stored.id) == [(NOW + timedelta(hours=1), "Misrata clashes")]
+    [latest] = store.stories()
+    assert latest.story.title == "Libya conflict: clashes in Misrata"
+
+
+def test_clusters_know_their_outlets_and_the_rules_that_alerted(store: Store) -> None:
+    store.sync_feeds([BBC, Feed("sky", "https://sky.example/rss", "Sky News", 300.0)])
+    m = (RULE,)
+    store.add_stories(
+        [
+            NewStory(story("a"), m, (PlannedAlert("slack", m),), cluster_id=7),
+            NewStory(story("b", feed="sky", link="https://sky.example/b"), (), (), cluster_id=7),
+            NewStory(story("c", link="https://ex.org/c"), (), (), cluster_id=8),
+        ],
+        NOW,
+    )
+    assert store.alerted_rules([7, 8]) == {7: {"slack": {"r1"}}}
+    assert store.cluster_outlets([7]) == {7: ("BBC", "Sky News")}
+    [alert] = store.recent_alerts()
+    assert (alert.cluster_id, alert.also) == (7, ("Sky News",))
+    assert [s.story.guid for s in store.stories(cluster_id=7)] == ["b", "a"]
+    summaries = store.clusters(NOW - timedelta(hours=1))
+    assert [(c.id, c.stories, c.outlets, c.headline) for c in summaries] == [
+        (8, 1, ("BBC",), "Misrata clashes"),
+        (7, 2, ("BBC", "Sky News"), "Misrata clashes"),
+    ]
+    assert store.clusters(NOW + timedelta(hours=1)) == []
