@@ -19,12 +19,14 @@ import click
 from monitor.backtest import backtest as run_backtest
 from monitor.cli.output import (
     alert_row,
+    cluster_row,
     jsonable,
     match_json,
     match_line,
     never_polled,
     print_backtest,
     print_backtest_json,
+    story_row,
     when,
 )
 from monitor.cli.wiring import (
@@ -36,7 +38,7 @@ from monitor.cli.wiring import (
 )
 from monitor.config import load_config, load_rules, parse_duration, rules_schema
 from monitor.delivery.channels import Notifier, build_channels
-from monitor.delivery.render import render
+from monitor.delivery.render import also_reported, render
 from monitor.errors import ConfigError, FetchError, ParseError, StoreError
 from monitor.fetch import Fetcher
 from monitor.models import Alert, AlertStatus, Match, Mute, MuteKind, PollStatus, Story
@@ -286,9 +288,65 @@ def alerts(config_dir: str, db: str | None, as_json: bool, limit: int, state: st
         noted = ("printed", "held", "digest", "muted")
         reason = alert.note if alert.status in noted else alert.last_error
         why = f"  ({reason})" if reason and alert.status != "sent" else ""
+        also = also_reported(alert.also)
         click.echo(
             f"{alert.id:>5} {alert.status:<8} {alert.channel:<12} {when(alert.created_at)}  "
             f"{alert.outlet}: {alert.story.title[:70]}  [{', '.join(row['rules'])}]{why}"
+            + (f"  {also}" if also else "")
+        )
+
+
+@cli.command()
+@common_options
+@click.option("--cluster", "cluster_id", type=int, help="Only the stories of this cluster.")
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def stories(
+    config_dir: str, db: str | None, cluster_id: int | None, limit: int, as_json: bool
+) -> None:
+    """Stored stories, newest first, with the cluster (event) each belongs to."""
+    config = load_checked(config_dir)
+    store = open_store(config, db)
+    try:
+        found = store.stories(limit, cluster_id)
+    finally:
+        store.close()
+    for stored in found:
+        row = story_row(stored)
+        if as_json:
+            click.echo(json.dumps(jsonable(row), ensure_ascii=False))
+            continue
+        cluster = f"#{stored.cluster_id}" if stored.cluster_id is not None else "-"
+        click.echo(
+            f"{stored.id:>6} {cluster:>7} {when(stored.first_seen)}  "
+            f"{stored.story.feed}: {stored.story.title[:90]}"
+        )
+
+
+@cli.command()
+@common_options
+@click.option(
+    "--since", default="24h", show_default=True, help="Clusters with a story this recent."
+)
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def clusters(config_dir: str, db: str | None, since: str, limit: int, as_json: bool) -> None:
+    """Events: stories from several outlets grouped as one, with their size and outlets."""
+    config = load_checked(config_dir)
+    store = open_store(config, db)
+    try:
+        found = store.clusters(utcnow() - timedelta(seconds=_since(since)), limit)
+    finally:
+        store.close()
+    for cluster in found:
+        if as_json:
+            click.echo(json.dumps(jsonable(cluster_row(cluster)), ensure_ascii=False))
+            continue
+        outlets = ", ".join(cluster.outlets[:4]) + (" …" if len(cluster.outlets) > 4 else "")
+        click.echo(
+            f"#{cluster.id:<6} {plural(cluster.stories, 'story', 'stories'):<11} "
+            f"{plural(len(cluster.outlets), 'outlet'):<10} {when(cluster.last_seen)}  "
+            f"{cluster.headline[:80]}  ({outlets})"
         )
 
 

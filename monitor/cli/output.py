@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from monitor.backtest import BacktestReport, Change
-from monitor.models import Alert, Feed, Match, Story
-from monitor.store import FeedStatus
+from monitor.models import Alert, Feed, Match, StoredStory, Story
+from monitor.store import ClusterSummary, FeedStatus
 from monitor.text import plural
 
 
@@ -66,6 +66,33 @@ def alert_row(alert: Alert) -> dict[str, Any]:
         "outlet": alert.outlet,
         "rules": [m.rule_id for m in alert.matches],
         "terms": list(alert.terms),
+        "cluster": alert.cluster_id,
+        "also": list(alert.also),  # the other outlets that carry the same event
+    }
+
+
+def story_row(stored: StoredStory) -> dict[str, Any]:
+    story = stored.story
+    return {
+        "id": stored.id,
+        "feed": story.feed,
+        "title": story.title,
+        "link": story.link,
+        "published": story.published,
+        "first_seen": stored.first_seen,
+        "cluster": stored.cluster_id,
+        "alerts": stored.alerts,
+    }
+
+
+def cluster_row(cluster: ClusterSummary) -> dict[str, Any]:
+    return {
+        "id": cluster.id,
+        "size": cluster.stories,
+        "outlets": list(cluster.outlets),
+        "headline": cluster.headline,
+        "first_seen": cluster.first_seen,
+        "last_seen": cluster.last_seen,
     }
 
 

@@ -161,6 +161,15 @@ def _terms(terms: tuple[str, ...], show: Callable[[str], str] = str) -> str:
     return ", ".join(show(t) for t in distinct[:MAX_TERMS]) + more
 
 
+def also_reported(outlets: Sequence[str], shown: int = 2) -> str:
+    """ "also reported by: BBC, Sky News (+2)", or "" when no other outlet carries it."""
+    if not outlets:
+        return ""
+    names = [truncate(one_line(o), 60) for o in outlets]
+    more = f" (+{len(names) - shown})" if len(names) > shown else ""
+    return f"also reported by: {', '.join(names[:shown])}{more}"
+
+
 def headline(alert: Alert) -> str:
     """The story's title on one line and at most HEADLINE_CHARS long, or a stand-in when
     the feed gave none."""
@@ -372,7 +381,9 @@ def digest_title(alerts: Sequence[Alert], channel: str) -> str:
 
 
 def _digest_line(alert: Alert, now: datetime | None) -> str:
-    return f"{headline(alert)} — {one_line(alert.outlet)} · {_published(alert, now)}"
+    also = also_reported(alert.also)
+    tail = f" · {also}" if also else ""
+    return f"{headline(alert)} — {one_line(alert.outlet)} · {_published(alert, now)}{tail}"
 
 
 def digest_text(alerts: Sequence[Alert], *, channel: str, now: datetime | None = None) -> str:
@@ -452,6 +463,7 @@ def digest_context(
                         "outlet": one_line(a.outlet),
                         "published": _published(a, now),
                         "terms": _terms(a.terms),
+                        "also": also_reported(a.also),
                     }
                     for a in group.alerts[:DIGEST_ITEMS_PER_RULE]
                 ],
