@@ -4,17 +4,22 @@ A story is a repeat when its feed already had its guid, or when any other feed a
 its canonical link, or its own feed had the same canonical link with the same #fragment.
 `identity_keys` says which keys a story has and `is_repeat` decides; the store only looks
 keys up and inserts them under a UNIQUE constraint, so "never twice" is a database fact.
-Cross-outlet clustering of different articles about one event is a later, separate stage.
+An item with neither guid nor link is known by a hash of its normalised title and summary
+(`text_key`). Cross-outlet clustering of different articles about one event is
+`monitor.dedupe.cluster`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from monitor.models import Story
+from monitor.text import fold_words
 
 # Parameters that say where a click came from, never which article it is.
 _TRACKING_PARAMS = frozenset(
@@ -127,6 +132,7 @@ class KeyKind(StrEnum):
     GUID = "guid"  # the same feed's guid: always the same story
     POST = "post"  # the same feed's canonical link with the same #fragment (a live-blog post)
     LINK = "link"  # the canonical link in any feed: the same story, unless in its own feed
+    TEXT = "text"  # the same feed's normalised title and summary, for items with no guid or link
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,37 @@ def identity_keys(story: Story) -> tuple[IdentityKey, ...]:
         keys.append(IdentityKey(KeyKind.POST, f"{story.feed}\x1f{canonical}#{fragment}"))
         keys.append(IdentityKey(KeyKind.LINK, canonical))
     return tuple(keys)
+
+
+# parse.py gives an item with neither guid nor link the guid "sha1:" + a hash of its raw
+# title and summary, so such a story still has a GUID key; that hash changes with a space.
+SYNTHETIC_GUID_PREFIX = "sha1:"
+
+
+def normalised_text(title: str, summary: str) -> str:
+    """Title and summary as the words a reader sees: entities decoded, case and accents
+    folded, punctuation and spacing dropped, a cut summary's final "…" ignored."""
+    words = [*fold_words(html.unescape(title)), "\x1f"]
+    words += fold_words(html.unescape(summary).rstrip().removesuffix("…"))
+    return " ".join(words)
+
+
+def text_key(story: Story) -> IdentityKey | None:
+    """The TEXT key of a story that has neither a guid of its own nor a link, else None.
+
+    Such an item (RSS 0.91, odd Atom) can only be known by its words: a hash of its
+    `normalised_text`, scoped to its feed like a guid, so re-spacing or re-encoding the
+    same text is the same story, while two outlets' identical wire copy stay two stories
+    (clustering puts them together). Not yet among `identity_keys`: the store would first
+    have to give the link-less stories it holds their TEXT keys, from their stored words.
+    """
+    if story.link.strip() or (story.guid and not story.guid.startswith(SYNTHETIC_GUID_PREFIX)):
+        return None
+    text = normalised_text(story.title, story.summary)
+    if text == "\x1f":
+        return None  # no words at all: nothing to know it by
+    digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return IdentityKey(KeyKind.TEXT, f"{story.feed}\x1f{digest}")
 
 
 def is_repeat(story: Story, found: Mapping[IdentityKey, str]) -> bool:
