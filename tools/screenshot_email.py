@@ -17,8 +17,8 @@ from pathlib import Path
 
 from monitor.config import load_config
 from monitor.delivery.render import render
+from monitor.feeds.parse import parse_feed
 from monitor.models import Alert
-from monitor.parse import parse_feed
 from monitor.rules import Matcher
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -38,7 +38,7 @@ from monitor.config import load_config, load_rules, parse_duration, rules_schema
 from monitor.delivery.channels import Notifier, build_channels
 from monitor.delivery.render import render
 from monitor.errors import ConfigError, FetchError, ParseError, StoreError
-from monitor.fetch import Fetcher
+from monitor.feeds.fetch import Fetcher
 from monitor.models import Alert, AlertStatus, Match, PollStatus, Story
 from monitor.pipeline import read_feed, utcnow
 from monitor.pipeline.daemon import Daemon

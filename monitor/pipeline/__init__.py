@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from monitor.delivery.channels import Notifier
-from monitor.fetch import Fetcher
+from monitor.feeds.fetch import Fetcher
+from monitor.feeds.parse import parse_feed
+from monitor.feeds.policy import PollPolicy
 from monitor.models import Feed
 from monitor.pipeline.clock import Clock, utcnow
 from monitor.pipeline.deliver import (
@@ -20,7 +22,7 @@ from monitor.pipeline.deliver import (
     DeliveryReport,
     Recovery,
 )
-from monitor.pipeline.poll import FetchOutcome, Poller, PollResult, read_feed
+from monitor.pipeline.poll import FetchOutcome, HealthHook, Parse, Poller, PollResult, read_feed
 from monitor.rules.matcher import Matcher
 from monitor.store import Store
 
@@ -54,6 +56,10 @@ class Pipeline:
         max_attempts: int = 10,
         alert_max_age: float = 86400.0,
         clock: Clock = utcnow,
+        poll_policy: PollPolicy | None = None,
+        parse: Parse = parse_feed,
+        per_host: int = 2,
+        on_health: HealthHook | None = None,
     ) -> None:
         self.store = store
         self.poller = Poller(
@@ -63,6 +69,10 @@ class Pipeline:
             retry_after_error=retry_after_error,
             max_age=max_age,
             clock=clock,
+            policy=poll_policy,
+            parse=parse,
+            per_host=per_host,
+            on_health=on_health,
         )
         self.delivery = Deliverer(
             store=store,
@@ -76,7 +86,7 @@ class Pipeline:
         self,
         feeds: Sequence[Feed],
         *,
-        workers: int = 4,
+        workers: int = 16,
         stop: threading.Event | None = None,
         due_only: bool = False,
     ) -> list[PollResult]:
@@ -84,7 +94,7 @@ class Pipeline:
         return self.poller.poll(feeds, workers=workers, stop=stop, due_only=due_only)
 
     def poll_due(
-        self, feeds: Sequence[Feed], *, workers: int = 4, stop: threading.Event | None = None
+        self, feeds: Sequence[Feed], *, workers: int = 16, stop: threading.Event | None = None
     ) -> list[PollResult]:
         """Poll the feeds whose next poll time has come."""
         return self.poller.poll_due(feeds, workers=workers, stop=stop)

@@ -122,6 +122,20 @@ def m003_claimed_at(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE alerts ADD COLUMN claimed_at TEXT")
 
 
+@migrations()
+def m005_feed_health(db: sqlite_utils.Database) -> None:
+    # A feed's health (feeds.policy.FeedHealth), the URL a permanent redirect moved it to,
+    # its last good poll, and the hash of the last body parsed (a body that has not changed
+    # is not parsed again, whatever the server says about validators). Feed tables only.
+    for column in ("health", "moved_to", "last_success_at", "body_hash"):
+        db.execute(f"ALTER TABLE feeds ADD COLUMN {column} TEXT")
+    db.execute("UPDATE feeds SET health = CASE WHEN failures > 0 THEN 'failing' ELSE 'ok' END")
+    db.execute(
+        "UPDATE feeds SET last_success_at = last_polled_at"
+        " WHERE last_status IN ('ok', 'not-modified')"
+    )
+
+
 def insert_keys(
     db: sqlite_utils.Database,
     stories: Sequence[tuple[int, str, Sequence[IdentityKey]]],
