@@ -194,6 +194,11 @@ class Fetcher:
             if isinstance(e, httpx.TimeoutException):
                 raise FetchError(f"timed out ({type(e).__name__})") from e
             if isinstance(e, httpx.InvalidURL | httpx.UnsupportedProtocol):
+                if _readable(url):  # httpx read the Location of a redirect, and choked
+                    raise FetchError(
+                        f"redirected to an invalid URL ({e}); only http and https are followed",
+                        permanent=True,
+                    ) from e
                 raise FetchError(f"invalid URL: {e}", permanent=True) from e
             if isinstance(e, httpx.HTTPError):
                 raise FetchError(f"{type(e).__name__}: {e}") from e
@@ -278,6 +283,14 @@ class Fetcher:
                 raise FetchError(deadline.message)
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _readable(url: str) -> bool:
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return True
 
 
 def _refusal(error: BaseException) -> str | None:

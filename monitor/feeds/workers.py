@@ -32,8 +32,9 @@ from monitor.models import ParsedFeed
 _GRACE = 5.0
 
 
-class _OverTime(Exception):
-    pass
+class _OverTime(BaseException):
+    """The parse's timer ran out. Not an Exception: parse_feed's `except Exception` (for
+    feedparser's own failures) must not take it for one."""
 
 
 def _limit_memory(memory_bytes: int) -> None:
