@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 import click
 
 from monitor.backtest import backtest as run_backtest
+from monitor.cli.feeds import feeds
 from monitor.cli.output import (
     alert_row,
     jsonable,
     match_json,
     match_line,
-    never_polled,
     print_backtest,
     print_backtest_json,
     when,
@@ -235,31 +235,6 @@ def explain(config_dir: str, db: str | None, rule_id: str, as_json: bool, source
 @cli.command()
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def feeds(config_dir: str, db: str | None, as_json: bool) -> None:
-    """Each feed's polling state: last poll, status, last error, next poll."""
-    config = load_checked(config_dir)
-    store = open_store(config, db)
-    try:
-        # Read-only: syncing here would unschedule the daemon's feeds on a config typo.
-        stored = {s.name: s for s in store.feed_statuses()}
-    finally:
-        store.close()
-    statuses = [stored.get(f.name) or never_polled(f) for f in config.feeds]
-    for s in statuses:
-        if as_json:
-            click.echo(json.dumps(jsonable(asdict(s)), ensure_ascii=False))
-            continue
-        status = s.last_status or "never polled"
-        error = f"  error: {s.last_error}" if s.last_error else ""
-        click.echo(
-            f"{s.name:<20} {status:<13} last {when(s.last_polled_at)}  "
-            f"next {when(s.next_poll_at)}  {s.stories} stories{error}"
-        )
-
-
-@cli.command()
-@common_options
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--limit", default=50, show_default=True, help="How many, newest first.")
 @click.option(
     "--state",
@@ -430,6 +405,9 @@ def resend(config_dir: str, db: str | None, alert_ids: tuple[int, ...]) -> None:
         f"{report.printed} printed to the console, {report.held} held, {report.failed} failed",
         err=True,
     )
+
+
+cli.add_command(feeds)
 
 
 def main() -> None:
