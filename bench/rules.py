@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+from monitor.feeds.parse import parse_feed
 from monitor.models import Story
-from monitor.parse import parse_feed
 from monitor.rules import Matcher, Rule, parse_query
 from monitor.rules.document import Document
 from monitor.rules.nodes import Phrase, Term, positive_terms

@@ -27,8 +27,8 @@ from typing import TypeVar
 import feedparser
 
 from monitor.config import load_config
+from monitor.feeds.parse import parse_feed
 from monitor.models import NewStory, Story
-from monitor.parse import parse_feed
 from monitor.rules import parse_query
 from monitor.rules.document import Document
 from monitor.rules.matcher import Matcher, Rule

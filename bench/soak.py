@@ -24,9 +24,9 @@ from pathlib import Path
 from monitor.config import load_config
 from monitor.delivery.channels import Notifier, build_channels
 from monitor.errors import ParseError
-from monitor.fetch import Fetcher
+from monitor.feeds.fetch import Fetcher
+from monitor.feeds.parse import parse_feed
 from monitor.models import BacklogPolicy, Feed
-from monitor.parse import parse_feed
 from monitor.pipeline import Pipeline
 from monitor.rules.matcher import Matcher
 from monitor.store.sqlite import SQLiteStore

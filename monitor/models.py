@@ -88,6 +88,7 @@ class Fetched:
     etag: str | None = None
     last_modified: str | None = None
     elapsed: float = 0.0
+    moved_to: str | None = None  # where a chain of permanent redirects (301, 308) ends
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class ParsedFeed:
     title: str
     stories: tuple[Story, ...]
     warning: str | None = None
+    ttl: float | None = None  # RSS <ttl>, in seconds: how long the publisher asks us to wait
 
 
 @dataclass(frozen=True)

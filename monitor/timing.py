@@ -1,4 +1,5 @@
-"""Timing: when to poll a feed next, when to retry an alert and when to give it up. Pure.
+"""Timing: when to retry an alert and when to give it up. Pure. (When to poll a feed next
+is `monitor.feeds.policy`.)
 
 The orchestrator asks; the store remembers the answers, so a restart resumes the
 schedule instead of polling everything at once.
@@ -8,41 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from monitor.models import PollStatus
-
-# A 404 or 410 will not mend within minutes: such a feed is retried this many times less often.
-PERMANENT_ERROR_FACTOR = 6
 ALERT_RETRY_FIRST = 30.0  # seconds before the second attempt
 ALERT_RETRY_MAX = 3600.0  # the backoff doubles up to this
-
-
-def poll_delay(
-    status: PollStatus, *, interval: float, retry_after_error: float, permanent: bool = False
-) -> float:
-    """Seconds until a feed's next poll, after a poll that ended with `status`.
-
-    A failed feed waits `retry_after_error`, never less than its own interval, and six times
-    that when the error is permanent.
-    """
-    if status is not PollStatus.ERROR:
-        return interval
-    delay = max(interval, retry_after_error)
-    return delay * PERMANENT_ERROR_FACTOR if permanent else delay
-
-
-def next_poll(
-    now: datetime,
-    status: PollStatus,
-    *,
-    interval: float,
-    retry_after_error: float,
-    permanent: bool = False,
-) -> datetime:
-    """When to poll a feed next, after a poll at `now` that ended with `status`."""
-    delay = poll_delay(
-        status, interval=interval, retry_after_error=retry_after_error, permanent=permanent
-    )
-    return now + timedelta(seconds=delay)
 
 
 def alert_backoff(attempts: int) -> timedelta:

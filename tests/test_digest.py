@@ -14,7 +14,7 @@ from monitor.delivery.channels import Notifier, build_channels
 from monitor.delivery.policy import Budget, ChannelPolicy, parse_quiet_hours
 from monitor.delivery.render import render_digest
 from monitor.delivery.route import Route
-from monitor.fetch import Fetcher
+from monitor.feeds.fetch import Fetcher
 from monitor.models import (
     Alert,
     AlertStatus,

@@ -17,7 +17,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher, FetchLimits
+from monitor.feeds.fetch import Fetcher, FetchLimits
 from monitor.models import FeedState
 
 FEED = (
@@ -191,7 +191,7 @@ def test_a_redirect_loop_raises_fetch_error_after_a_bounded_number_of_requests(
     httpserver.expect_request("/a").respond_with_data(b"", status=301, headers={"Location": "/b"})
     httpserver.expect_request("/b").respond_with_data(b"", status=301, headers={"Location": "/a"})
 
-    with pytest.raises(FetchError, match="redirects"):
+    with pytest.raises(FetchError, match="redirect loop"):
         fetcher.fetch(httpserver.url_for("/a"))
 
     assert len(httpserver.log) <= LIMITS.max_redirects + 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from monitor.config import ChannelSettings
 from monitor.delivery.channels import Notifier, build_channels
-from monitor.fetch import Fetcher
+from monitor.feeds.fetch import Fetcher
 from monitor.models import AlertStatus, Feed, Match, NewStory, PlannedAlert, Story
 from monitor.pipeline import Pipeline
 from monitor.rules import parse_query

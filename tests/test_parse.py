@@ -17,8 +17,7 @@ import pytest
 
 from monitor.config import load_config
 from monitor.errors import ParseError
-from monitor.models import ParsedFeed, Story
-from monitor.parse import (
+from monitor.feeds.parse import (
     MAX_CONTENT,
     MAX_ITEMS,
     MAX_LINK,
@@ -28,6 +27,7 @@ from monitor.parse import (
     MAX_TITLE,
     parse_feed,
 )
+from monitor.models import ParsedFeed, Story
 from monitor.rules.matcher import Matcher
 from tests.conftest import ROOT
 

@@ -27,8 +27,8 @@ import pytest
 from feedparser.mixin import _FeedParserMixin
 
 from monitor.errors import ParseError
+from monitor.feeds.parse import MAX_CONTENT, MAX_SUMMARY, MAX_TITLE, parse_feed
 from monitor.models import Story
-from monitor.parse import MAX_CONTENT, MAX_SUMMARY, MAX_TITLE, parse_feed
 from monitor.text import fold_words
 from tests.test_parse import FEED_FILES, ODD_FILES, REFUSED, corpus_file
 
@@ -47,7 +47,7 @@ ENTITY_DOCUMENTS = frozenset({"declares-an-entity.xml"})
 # 2. The text inside these elements is dropped. feedparser's sanitiser drops script and
 #    style (and applet) itself; monitor also drops what a browser never shows as text.
 HIDDEN_ELEMENTS = ("head", "template", "noscript")
-# 3. Each field is capped (monitor.parse.MAX_*), cut at a word and ended with "…".
+# 3. Each field is capped (monitor.feeds.parse.MAX_*), cut at a word and ended with "…".
 CAPS = {"title": MAX_TITLE, "summary": MAX_SUMMARY, "content": MAX_CONTENT}
 # 4 and 5 are read_as_html and kept_contents below; 6 is in compare_document.
 # Deliberate as well, with nothing here to compare: a reference to a non-character becomes

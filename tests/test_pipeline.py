@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from monitor.config import ChannelSettings
 from monitor.delivery.channels import Notifier, build_channels
 from monitor.errors import DeliveryError
-from monitor.fetch import Fetcher
+from monitor.feeds.fetch import Fetcher
 from monitor.models import Feed, Message
 from monitor.pipeline import DeliveryReport, Pipeline
 from monitor.rules import parse_query
@@ -105,10 +105,11 @@ def test_a_broken_feed_does_not_hide_the_other_feeds_news(
         assert results[name].error
     assert "410" in (results["gone"].error or "")
     statuses = {s.name: s for s in store.feed_statuses()}
-    # Failed feeds come back after retry_after_error, good ones after their interval, and
-    # those that will not mend by themselves (410, a missing file) six times later.
+    # Failed feeds come back after retry_after_error, good ones after their interval, those
+    # that will not mend by themselves (a missing file) six times later, and a 410 never.
     assert statuses["garbage"].next_poll_at == clock.now + timedelta(seconds=600)
-    assert statuses["gone"].next_poll_at == clock.now + timedelta(seconds=3600)
+    assert statuses["gone"].next_poll_at is None
+    assert statuses["gone"].health == "gone"
     assert statuses["missing"].next_poll_at == clock.now + timedelta(seconds=3600)
     assert statuses["good"].next_poll_at == clock.now + timedelta(seconds=60)
     assert pipeline.deliver().printed == 1

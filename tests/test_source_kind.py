@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher, Source, local_path, source_kind
+from monitor.feeds.fetch import Fetcher, Source, local_path, source_kind
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from monitor.config import load_config
 from monitor.delivery.render import render, render_digest
+from monitor.feeds.parse import parse_feed
 from monitor.models import Alert, Story
-from monitor.parse import parse_feed
 from monitor.rules import Matcher
 from monitor.text import html_to_text
 

@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 import click
 
 from monitor.backtest import backtest as run_backtest
+from monitor.cli.feeds import feeds
 from monitor.cli.output import (
     alert_row,
     cluster_row,
     jsonable,
     match_json,
     match_line,
-    never_polled,
     print_backtest,
     print_backtest_json,
     story_row,
@@ -40,7 +40,7 @@ from monitor.config import load_config, load_rules, parse_duration, rules_schema
 from monitor.delivery.channels import Notifier, build_channels
 from monitor.delivery.render import also_reported, render
 from monitor.errors import ConfigError, FetchError, ParseError, StoreError
-from monitor.fetch import Fetcher
+from monitor.feeds.fetch import Fetcher
 from monitor.models import Alert, AlertStatus, Match, Mute, MuteKind, PollStatus, Story
 from monitor.pipeline import read_feed, utcnow
 from monitor.pipeline.daemon import Daemon
@@ -234,31 +234,6 @@ def explain(config_dir: str, db: str | None, rule_id: str, as_json: bool, source
             click.echo(f"  + {hit.query}  →  {hit.text!r} in {hit.field} ({hit.why})")
         for part in why.failed:
             click.echo(f"  - not satisfied: {' '.join(part.split())}")
-
-
-@cli.command()
-@common_options
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def feeds(config_dir: str, db: str | None, as_json: bool) -> None:
-    """Each feed's polling state: last poll, status, last error, next poll."""
-    config = load_checked(config_dir)
-    store = open_store(config, db)
-    try:
-        # Read-only: syncing here would unschedule the daemon's feeds on a config typo.
-        stored = {s.name: s for s in store.feed_statuses()}
-    finally:
-        store.close()
-    statuses = [stored.get(f.name) or never_polled(f) for f in config.feeds]
-    for s in statuses:
-        if as_json:
-            click.echo(json.dumps(jsonable(asdict(s)), ensure_ascii=False))
-            continue
-        status = s.last_status or "never polled"
-        error = f"  error: {s.last_error}" if s.last_error else ""
-        click.echo(
-            f"{s.name:<20} {status:<13} last {when(s.last_polled_at)}  "
-            f"next {when(s.next_poll_at)}  {s.stories} stories{error}"
-        )
 
 
 @cli.command()
@@ -605,6 +580,9 @@ def mutes(config_dir: str, db: str | None, show_all: bool, as_json: bool) -> Non
         state = "active " if m.until > now else "expired"
         why = f"  ({m.reason})" if m.reason else ""
         click.echo(f"{m.id:>4} {state} {m.kind:<7} {m.value:<24} until {when(m.until)}{why}")
+
+
+cli.add_command(feeds)
 
 
 def main() -> None:

@@ -15,7 +15,9 @@ from monitor.delivery.channels import Channel, Notifier, build_channels
 from monitor.delivery.policy import ChannelPolicy, parse_budget, parse_quiet_hours
 from monitor.delivery.route import Route
 from monitor.errors import ConfigError, Problem, StoreError
-from monitor.fetch import Fetcher, FetchLimits
+from monitor.feeds.fetch import Fetcher, FetchLimits
+from monitor.feeds.policy import PollPolicy
+from monitor.feeds.workers import ParsePool
 from monitor.pipeline import Pipeline, utcnow
 from monitor.rules import Matcher
 from monitor.store.sqlite import SQLiteStore
@@ -101,6 +103,7 @@ def make_fetcher(config: Config) -> Fetcher:
             read_timeout=poll.timeout,
             total_timeout=2 * poll.timeout,
             max_bytes=poll.max_bytes,
+            deny_private=poll.deny_private,
         )
     )
 
@@ -143,6 +146,24 @@ def routes_of(config: Config) -> list[Route]:
     ]
 
 
+def poll_policy(config: Config) -> PollPolicy:
+    poll = config.settings.poll
+    return PollPolicy(
+        retry_after_error=poll.retry_after_error,
+        max_backoff=poll.max_backoff,
+        max_interval=poll.max_interval,
+        unhealthy_after=poll.unhealthy_after,
+        jitter=poll.jitter,
+    )
+
+
+def make_parse_pool(config: Config) -> ParsePool:
+    poll = config.settings.poll
+    return ParsePool(
+        poll.parse_workers or None, seconds=poll.parse_timeout, memory_mb=poll.parse_memory_mb
+    )
+
+
 @contextmanager
 def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
     started = utcnow()
@@ -159,7 +180,7 @@ def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
             log.info("channel %s: %s", channel.name, channel.target)
     try:
         store.sync_feeds(config.feeds)
-        with make_fetcher(config) as fetcher:
+        with make_fetcher(config) as fetcher, make_parse_pool(config) as parse_pool:
             pipeline = Pipeline(
                 store=store,
                 fetcher=fetcher,
@@ -173,6 +194,9 @@ def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
                 max_age=config.settings.poll.max_age,
                 max_attempts=config.settings.delivery.max_attempts,
                 alert_max_age=config.settings.delivery.max_age,
+                poll_policy=poll_policy(config),
+                parse=parse_pool.parse,
+                per_host=config.settings.poll.per_host,
             )
             # Holding the writer lock now: every open claim is older than this process.
             pipeline.recover(started)

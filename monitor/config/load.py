@@ -27,7 +27,7 @@ from monitor.config.yaml_source import (
     validate,
 )
 from monitor.errors import ConfigError, Problem, Severity
-from monitor.fetch import Source, local_path, source_kind
+from monitor.feeds.fetch import Source, local_path, source_kind
 from monitor.models import Feed
 from monitor.rules import Rule
 from monitor.rules.places import PlaceNames

@@ -76,11 +76,22 @@ class _Strict(BaseModel):
 class PollSettings(_Strict):
     interval: Duration = 300.0
     tick: Duration = 5.0
-    workers: int = Field(default=4, ge=1, le=64)
+    workers: int = Field(default=16, ge=1, le=256)  # requests at once, in all
+    per_host: int = Field(default=2, ge=1, le=64)  # requests at once to one host
     connect_timeout: Duration = 10.0
     timeout: Duration = 30.0
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    retry_after_error: Duration = 600.0
+    retry_after_error: Duration = 600.0  # the first back-off; it doubles to max_backoff
+    max_backoff: Duration = 6 * 3600.0
+    max_interval: Duration = 86400.0  # the most a feed's <ttl>, max-age or Expires may ask
+    unhealthy_after: int = Field(default=5, ge=1)  # consecutive failures
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)  # a fraction of each wait, added
+    # Link-local (169.254.0.0/16, fe80::/10) is always refused; this refuses private and
+    # loopback addresses too.
+    deny_private: bool = False
+    parse_workers: int = Field(default=0, ge=0, le=64)  # processes; 0: one per core
+    parse_timeout: Duration = 20.0  # one document's parse, at most
+    parse_memory_mb: int = Field(default=1024, ge=128)  # each parser process's address space
     # A story published longer ago than this is stored as seen but not alerted (a new
     # feed's backlog); feeds.yaml's `backlog: alert` turns that off for one feed.
     max_age: Duration = 86400.0

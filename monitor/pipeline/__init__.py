@@ -14,7 +14,9 @@ from datetime import datetime
 from monitor.delivery.channels import Notifier
 from monitor.delivery.policy import ChannelPolicy
 from monitor.delivery.route import Route
-from monitor.fetch import Fetcher
+from monitor.feeds.fetch import Fetcher
+from monitor.feeds.parse import parse_feed
+from monitor.feeds.policy import PollPolicy
 from monitor.models import Feed
 from monitor.pipeline.clock import Clock, utcnow
 from monitor.pipeline.deliver import (
@@ -23,7 +25,7 @@ from monitor.pipeline.deliver import (
     DeliveryReport,
     Recovery,
 )
-from monitor.pipeline.poll import FetchOutcome, Poller, PollResult, read_feed
+from monitor.pipeline.poll import FetchOutcome, HealthHook, Parse, Poller, PollResult, read_feed
 from monitor.rules.matcher import Matcher
 from monitor.store import Store
 
@@ -62,6 +64,10 @@ class Pipeline:
         alert_max_age: float = 86400.0,
         clock: Clock = utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        poll_policy: PollPolicy | None = None,
+        parse: Parse = parse_feed,
+        per_host: int = 2,
+        on_health: HealthHook | None = None,
     ) -> None:
         self.store = store
         self.poller = Poller(
@@ -73,6 +79,10 @@ class Pipeline:
             retry_after_error=retry_after_error,
             max_age=max_age,
             clock=clock,
+            policy=poll_policy,
+            parse=parse,
+            per_host=per_host,
+            on_health=on_health,
         )
         self.delivery = Deliverer(
             store=store,
@@ -89,7 +99,7 @@ class Pipeline:
         self,
         feeds: Sequence[Feed],
         *,
-        workers: int = 4,
+        workers: int = 16,
         stop: threading.Event | None = None,
         due_only: bool = False,
     ) -> list[PollResult]:
@@ -97,7 +107,7 @@ class Pipeline:
         return self.poller.poll(feeds, workers=workers, stop=stop, due_only=due_only)
 
     def poll_due(
-        self, feeds: Sequence[Feed], *, workers: int = 4, stop: threading.Event | None = None
+        self, feeds: Sequence[Feed], *, workers: int = 16, stop: threading.Event | None = None
     ) -> list[PollResult]:
         """Poll the feeds whose next poll time has come."""
         return self.poller.poll_due(feeds, workers=workers, stop=stop)

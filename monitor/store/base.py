@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from monitor.feeds.policy import FeedHealth
 from monitor.models import (
     Alert,
     AlertStatus,
@@ -48,6 +49,10 @@ class FeedStatus:
     next_poll_at: datetime | None
     failures: int
     stories: int
+    health: FeedHealth | None = None  # None: never polled
+    moved_to: str | None = None  # the URL a permanent redirect (301, 308) moved it to
+    last_success_at: datetime | None = None
+    items_per_day: float = 0.0  # stories stored over the last 7 days, per day
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,9 @@ class DueFeed:
 
     name: str
     state: FeedState = field(default_factory=FeedState)
+    failures: int = 0  # consecutive failures so far
+    moved_to: str | None = None  # poll this URL instead of the configured one
+    body_hash: str | None = None  # of the last body parsed
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,12 @@ class PollRecord:
     feed: str
     polled_at: datetime
     status: PollStatus
-    next_poll_at: datetime
+    next_poll_at: datetime | None  # None: never again (the feed is gone)
     error: str | None = None
     state: FeedState = field(default_factory=FeedState)
+    health: FeedHealth | None = None  # None: derived from the failures (ok or failing)
+    moved_to: str | None = None  # a new permanent URL; None keeps the one remembered
+    body_hash: str | None = None  # of the body parsed now; None keeps the one remembered
 
 
 class Store(Protocol):
@@ -87,15 +98,21 @@ class Store(Protocol):
 
     def sync_feeds(self, feeds: Sequence[Feed]) -> None:
         """Make the stored feeds agree with the configuration, keeping each one's state
-        (a feed whose URL changed forgets its validators)."""
+        (a feed whose URL changed is a new feed: it forgets its validators, its body hash,
+        the URL it moved to, and that it was gone)."""
 
     def due_feeds(self, now: datetime | None) -> list[DueFeed]:
         """Configured feeds whose next poll time has come (every configured feed when `now`
-        is None), most overdue first, each with its validators for a conditional GET."""
+        is None), most overdue first, each with its validators for a conditional GET, its
+        failures so far, its remembered new URL and body hash. A gone feed is never due."""
 
     def record_poll(self, record: PollRecord) -> None:
         """Remember the outcome of a poll and when to poll next. A failed poll keeps the
-        validators it had and counts one more consecutive failure; a good one resets it."""
+        validators it had and counts one more consecutive failure; a good one resets it
+        and is the feed's last success."""
+
+    def record_polls(self, records: Sequence[PollRecord]) -> None:
+        """`record_poll` for each record, in one transaction (a cycle's worth at once)."""
 
     def unseen(self, stories: Sequence[Story]) -> list[Story]:
         """The stories that are not repeats of stored ones (see `dedupe.is_repeat`), in
@@ -178,8 +195,9 @@ class Store(Protocol):
         """The stories stored at or after `since`, oldest first, with `first_seen` set (for
         a backtest). Read-only; yields as it reads, so a year of stories is not all in memory."""
 
-    def feed_statuses(self) -> list[FeedStatus]:
-        """Every stored feed's polling state, by name. Read-only."""
+    def feed_statuses(self, now: datetime | None = None) -> list[FeedStatus]:
+        """Every stored feed's polling state, by name; items per day over the 7 days before
+        `now` (default: the wall clock). Read-only."""
 
     def recent_alerts(
         self,

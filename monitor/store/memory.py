@@ -9,10 +9,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from monitor.dedupe import IdentityKey, identity_keys, is_repeat
 from monitor.errors import StoreError
+from monitor.feeds.policy import FeedHealth
 from monitor.models import (
     Alert,
     AlertStatus,
@@ -41,6 +42,10 @@ class _FeedRow:
     last_error: str | None = None
     next_poll_at: datetime | None = None
     failures: int = 0
+    health: FeedHealth | None = None
+    moved_to: str | None = None
+    last_success_at: datetime | None = None
+    body_hash: str | None = None
 
 
 @dataclass
@@ -78,8 +83,9 @@ class MemoryStore:
                 if row is None:
                     self._feeds[feed.name] = _FeedRow(feed)
                     continue
-                if row.feed.url != feed.url:  # a new URL is a new feed: forget the validators
-                    row.state = FeedState()
+                if row.feed.url != feed.url:  # a new URL is a new feed: forget its state
+                    row.state, row.body_hash, row.moved_to = FeedState(), None, None
+                    row.health, row.failures, row.next_poll_at = None, 0, None
                 row.feed, row.configured = feed, True
 
     def due_feeds(self, now: datetime | None) -> list[DueFeed]:
@@ -89,23 +95,38 @@ class MemoryStore:
                 row
                 for row in self._feeds.values()
                 if row.configured
+                and row.health is not FeedHealth.GONE
                 and (now is None or row.next_poll_at is None or row.next_poll_at <= now)
             ]
             due.sort(key=lambda r: (r.next_poll_at is not None, r.next_poll_at or now, r.feed.name))
-            return [DueFeed(row.feed.name, row.state) for row in due]
+            return [
+                DueFeed(row.feed.name, row.state, row.failures, row.moved_to, row.body_hash)
+                for row in due
+            ]
 
     def record_poll(self, record: PollRecord) -> None:
+        self.record_polls([record])
+
+    def record_polls(self, records: Sequence[PollRecord]) -> None:
         with self._lock:
             self._check_open()
-            row = self._feeds.get(record.feed)
-            if row is None:
-                return
-            failed = record.status is PollStatus.ERROR
-            row.last_polled_at, row.last_status = record.polled_at, record.status
-            row.last_error, row.next_poll_at = record.error, record.next_poll_at
-            row.failures = row.failures + 1 if failed else 0
-            if not failed:
-                row.state = record.state
+            for record in records:
+                self._record_poll(record)
+
+    def _record_poll(self, record: PollRecord) -> None:
+        row = self._feeds.get(record.feed)
+        if row is None:
+            return
+        failed = record.status is PollStatus.ERROR
+        row.last_polled_at, row.last_status = record.polled_at, record.status
+        row.last_error, row.next_poll_at = record.error, record.next_poll_at
+        row.failures = row.failures + 1 if failed else 0
+        row.health = record.health or (FeedHealth.FAILING if failed else FeedHealth.OK)
+        row.moved_to = record.moved_to or row.moved_to
+        if not failed:
+            row.state = record.state
+            row.last_success_at = record.polled_at
+            row.body_hash = record.body_hash or row.body_hash
 
     def _found(self, story: Story) -> dict[IdentityKey, str]:
         return {k: self._keys[k] for k in identity_keys(story) if k in self._keys}
@@ -342,7 +363,8 @@ class MemoryStore:
             raise StoreError(f"no alert {alert_id}")
         return row
 
-    def feed_statuses(self) -> list[FeedStatus]:
+    def feed_statuses(self, now: datetime | None = None) -> list[FeedStatus]:
+        week_ago = (now or datetime.now(UTC)) - timedelta(days=7)
         with self._lock:
             self._check_open()
             return [
@@ -357,6 +379,18 @@ class MemoryStore:
                     next_poll_at=row.next_poll_at,
                     failures=row.failures,
                     stories=sum(1 for s in self._stories if s.story.feed == name),
+                    health=row.health if row.last_status else None,
+                    moved_to=row.moved_to,
+                    last_success_at=row.last_success_at,
+                    items_per_day=round(
+                        sum(
+                            1
+                            for s in self._stories
+                            if s.story.feed == name and s.first_seen and s.first_seen >= week_ago
+                        )
+                        / 7.0,
+                        1,
+                    ),
                 )
                 for name, row in sorted(self._feeds.items())
             ]

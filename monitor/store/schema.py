@@ -136,6 +136,20 @@ def m004_delivery_policy(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m005_feed_health(db: sqlite_utils.Database) -> None:
+    # A feed's health (feeds.policy.FeedHealth), the URL a permanent redirect moved it to,
+    # its last good poll, and the hash of the last body parsed (a body that has not changed
+    # is not parsed again, whatever the server says about validators). Feed tables only.
+    for column in ("health", "moved_to", "last_success_at", "body_hash"):
+        db.execute(f"ALTER TABLE feeds ADD COLUMN {column} TEXT")
+    db.execute("UPDATE feeds SET health = CASE WHEN failures > 0 THEN 'failing' ELSE 'ok' END")
+    db.execute(
+        "UPDATE feeds SET last_success_at = last_polled_at"
+        " WHERE last_status IN ('ok', 'not-modified')"
+    )
+
+
+@migrations()
 def m006_clusters(db: sqlite_utils.Database) -> None:
     # The event a story belongs to across outlets (dedupe.cluster), and the headlines a
     # story had before its feed re-titled it.

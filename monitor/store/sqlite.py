@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TextIO, TypeVar
 
@@ -24,6 +24,7 @@ import sqlite_utils
 
 from monitor.dedupe import IdentityKey, KeyKind, identity_keys, is_repeat
 from monitor.errors import StoreError
+from monitor.feeds.policy import FeedHealth
 from monitor.models import (
     Alert,
     AlertStatus,
@@ -206,9 +207,15 @@ class SQLiteStore:
                     """INSERT INTO feeds (name, url, title, interval, configured)
                        VALUES (?, ?, ?, ?, 1)
                        ON CONFLICT (name) DO UPDATE SET
-                         -- a new URL is a new feed: forget the old one's validators
+                         -- a new URL is a new feed: forget the old one's validators,
+                         -- body hash, new URL and health (a gone feed comes back)
                          etag = CASE WHEN url = excluded.url THEN etag END,
                          last_modified = CASE WHEN url = excluded.url THEN last_modified END,
+                         body_hash = CASE WHEN url = excluded.url THEN body_hash END,
+                         moved_to = CASE WHEN url = excluded.url THEN moved_to END,
+                         health = CASE WHEN url = excluded.url THEN health END,
+                         failures = CASE WHEN url = excluded.url THEN failures ELSE 0 END,
+                         next_poll_at = CASE WHEN url = excluded.url THEN next_poll_at END,
                          url = excluded.url, title = excluded.title,
                          interval = excluded.interval, configured = 1""",
                     [feed.name, feed.url, feed.title, feed.interval],
@@ -217,37 +224,69 @@ class SQLiteStore:
     @_locked
     def due_feeds(self, now: datetime | None) -> list[DueFeed]:
         rows = self.db.execute(
-            """SELECT name, etag, last_modified FROM feeds WHERE configured = 1
+            """SELECT name, etag, last_modified, failures, moved_to, body_hash
+               FROM feeds WHERE configured = 1 AND health IS NOT 'gone'
                AND (? IS NULL OR next_poll_at IS NULL OR next_poll_at <= ?)
                ORDER BY next_poll_at IS NOT NULL, next_poll_at, name""",
             [_iso(now), _iso(now)],
         ).fetchall()
-        return [DueFeed(name, FeedState(etag, modified)) for name, etag, modified in rows]
+        return [
+            DueFeed(
+                name,
+                FeedState(etag, modified),
+                failures or 0,
+                moved_to,
+                body_hash,
+            )
+            for name, etag, modified, failures, moved_to, body_hash in rows
+        ]
 
     @_locked
     def record_poll(self, record: PollRecord) -> None:
-        failed = record.status is PollStatus.ERROR
         with self.db.atomic():
-            self.db.execute(
-                """UPDATE feeds SET last_polled_at = ?, last_status = ?, last_error = ?,
-                     next_poll_at = ?,
-                     failures = CASE WHEN ? THEN failures + 1 ELSE 0 END,
-                     etag = CASE WHEN ? THEN etag ELSE ? END,
-                     last_modified = CASE WHEN ? THEN last_modified ELSE ? END
-                   WHERE name = ?""",
-                [
-                    _iso(record.polled_at),
-                    record.status.value,
-                    record.error,
-                    _iso(record.next_poll_at),
-                    failed,
-                    failed,
-                    record.state.etag,
-                    failed,
-                    record.state.last_modified,
-                    record.feed,
-                ],
-            )
+            self._record_poll(record)
+
+    @_locked
+    def record_polls(self, records: Sequence[PollRecord]) -> None:
+        if not records:
+            return
+        with self.db.atomic():
+            for record in records:
+                self._record_poll(record)
+
+    def _record_poll(self, record: PollRecord) -> None:
+        failed = record.status is PollStatus.ERROR
+        self.db.execute(
+            """UPDATE feeds SET last_polled_at = ?, last_status = ?, last_error = ?,
+                 next_poll_at = ?,
+                 failures = CASE WHEN ? THEN failures + 1 ELSE 0 END,
+                 health = coalesce(?, CASE WHEN ? THEN 'failing' ELSE 'ok' END),
+                 last_success_at = CASE WHEN ? THEN last_success_at ELSE ? END,
+                 moved_to = coalesce(?, moved_to),
+                 body_hash = CASE WHEN ? THEN body_hash ELSE coalesce(?, body_hash) END,
+                 etag = CASE WHEN ? THEN etag ELSE ? END,
+                 last_modified = CASE WHEN ? THEN last_modified ELSE ? END
+               WHERE name = ?""",
+            [
+                _iso(record.polled_at),
+                record.status.value,
+                record.error,
+                _iso(record.next_poll_at),
+                failed,
+                record.health.value if record.health else None,
+                failed,
+                failed,
+                _iso(record.polled_at),
+                record.moved_to,
+                failed,
+                record.body_hash,
+                failed,
+                record.state.etag,
+                failed,
+                record.state.last_modified,
+                record.feed,
+            ],
+        )
 
     def _held(self, keys: Iterable[IdentityKey]) -> dict[IdentityKey, str]:
         """Which of these keys are held, and by which feed: one query per few hundred keys,
@@ -623,12 +662,16 @@ class SQLiteStore:
         return cursor.rowcount
 
     @_locked
-    def feed_statuses(self) -> list[FeedStatus]:
+    def feed_statuses(self, now: datetime | None = None) -> list[FeedStatus]:
+        week_ago = _iso((now or datetime.now(UTC)) - timedelta(days=7))
         rows = self.db.execute(
             """SELECT f.name, f.title, f.url, f.interval, f.last_polled_at, f.last_status,
                  f.last_error, f.next_poll_at, f.failures,
-                 (SELECT count(*) FROM stories s WHERE s.feed = f.name)
-               FROM feeds f ORDER BY f.name"""
+                 (SELECT count(*) FROM stories s WHERE s.feed = f.name),
+                 f.health, f.moved_to, f.last_success_at,
+                 (SELECT count(*) FROM stories s WHERE s.feed = f.name AND s.first_seen >= ?)
+               FROM feeds f ORDER BY f.name""",
+            [week_ago],
         ).fetchall()
         return [
             FeedStatus(
@@ -642,6 +685,10 @@ class SQLiteStore:
                 _dt(r[7]),
                 r[8],
                 r[9],
+                health=FeedHealth(r[10]) if r[10] and r[5] else None,
+                moved_to=r[11],
+                last_success_at=_dt(r[12]),
+                items_per_day=round(r[13] / 7.0, 1),
             )
             for r in rows
         ]

@@ -10,7 +10,7 @@ import pytest
 
 from monitor.dedupe import KeyKind, identity_keys
 from monitor.dedupe.cluster import ClusterConfig, ClusterIndex, ClusterItem, Reason
-from monitor.parse import parse_feed
+from monitor.feeds.parse import parse_feed
 from tests.dedupe import pairs
 
 T0 = datetime(2023, 8, 15, 12, 0, tzinfo=UTC)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from monitor.config import load_config
+from monitor.feeds.parse import parse_feed
 from monitor.models import Story
-from monitor.parse import parse_feed
 from monitor.rules import Hit, Matcher, Rule, explain, parse_query
 from monitor.rules.places import PlaceNames
 from tests.conftest import ROOT

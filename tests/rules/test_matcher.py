@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from monitor.config import load_config
+from monitor.feeds.parse import parse_feed
 from monitor.models import Story
-from monitor.parse import parse_feed
 from monitor.rules import Matcher, Rule, parse_query
 from monitor.rules.document import Document
 from monitor.rules.evaluate import evaluate, matched_terms

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
+from monitor.feeds.parse import parse_feed
 from monitor.models import Story
-from monitor.parse import parse_feed
 from monitor.rules import Matcher
 from tests.conftest import ROOT
 

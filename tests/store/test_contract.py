@@ -281,7 +281,7 @@ def test_feeds_are_due_until_polled_and_keep_their_validators(store: Store) -> N
         "timed out",
         PollStatus.ERROR,
     )
-    assert store.due_feeds(NOW) == [DueFeed("bbc", validators)]
+    assert store.due_feeds(NOW) == [DueFeed("bbc", validators, failures=2)]
     store.record_poll(PollRecord("bbc", NOW, PollStatus.NOT_MODIFIED, NOW, state=validators))
     assert store.feed_statuses()[0].failures == 0
 

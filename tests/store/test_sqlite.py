@@ -36,10 +36,11 @@ def test_a_new_database_is_marked_as_monitors_and_in_wal_mode(tmp_path: Path) ->
         "m002_identity_keys",
         "m003_claimed_at",
         "m004_delivery_policy",
+        "m005_feed_health",
         "m006_clusters",
     ]
     SQLiteStore(tmp_path / "m.db").close()  # opening again applies nothing twice
-    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 5
+    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 6
 
 
 def test_an_empty_file_is_initialised(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
@@ -154,6 +155,10 @@ def parse_feed(
         # Stored, it would shadow the whole item when it arrives, so only closed ones count.
         entries = entries[: len(_CLOSED_ITEM.findall(data))]
     if not entries and not parsed.get("version"):
+        if _looks_like_page(data):
+            found = advertised_feeds(data, base_url)
+            where = f"; it advertises the feed {found[0]}" if found else ""
+            raise ParseError(f"not a feed: an HTML page{where}")
         if problem is not None:
             raise ParseError(f"not a readable feed: {_describe(problem)}")
         raise ParseError("not a feed: no RSS, Atom or RDF root element")
@@ -170,7 +175,50 @@ def parse_feed(
         _field_text(parsed.get("feed", {}), "title", _ATOM_TYPES if atom else _RSS_TYPES),
         MAX_TITLE,
     )
-    return ParsedFeed(title=title, stories=stories, warning=warning)
+    return ParsedFeed(title=title, stories=stories, warning=warning, ttl=_ttl(parsed))
+
+
+def _ttl(parsed: Mapping[str, Any]) -> float | None:
+    """RSS <ttl> (minutes) in seconds, when it is a whole number of at most 30 days."""
+    value = str(parsed.get("feed", {}).get("ttl", "")).strip()
+    return float(value) * 60.0 if value.isdigit() and 0 < int(value) <= 43_200 else None
+
+
+_PAGE = re.compile(rb"<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.IGNORECASE)
+_FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml"}
+
+
+def _looks_like_page(data: bytes) -> bool:
+    return bool(_PAGE.search(_ascii_view(data[:4096])))
+
+
+class _AlternateLinks(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "link" or len(self.found) >= MAX_LIST:
+            return
+        values = {k.lower(): (v or "").strip() for k, v in attrs}
+        rels = values.get("rel", "").lower().split()
+        kind = values.get("type", "").lower().split(";", 1)[0].strip()
+        if "alternate" in rels and kind in _FEED_TYPES and values.get("href"):
+            self.found.append(values["href"])
+
+
+def advertised_feeds(page: bytes, base_url: str = "") -> list[str]:
+    """The feed URLs a web page advertises (`<link rel="alternate" type="application/rss+xml"
+    href=...>`, Atom and RDF alike), absolute, in the page's order, each once."""
+    reader = _AlternateLinks()
+    text = _ascii_view(page[:1_000_000]).decode("utf-8", errors="replace")
+    try:
+        reader.feed(text)
+        reader.close()
+    except AssertionError:  # html.parser gives up on some broken markup
+        pass
+    urls = (urljoin(base_url, href) if base_url else href for href in reader.found)
+    return list(dict.fromkeys(u[:MAX_LINK] for u in urls))
 
 
 def _describe(problem: object) -> str:
