@@ -98,10 +98,11 @@ def run(limit: int | None, block: int, memory: bool) -> dict[str, object]:
     for stories, total in block_costs:
         costs.append((stories, (total - previous) / block))
         previous = total
-    tp = fp = fn = 0
+    tp = fp = fn = judged = 0
     for a, b, same in labelled:
         if a not in cluster_of_line or b not in cluster_of_line:
             continue
+        judged += 1
         together = cluster_of_line[a] == cluster_of_line[b]
         tp += together and same
         fp += together and not same
@@ -117,7 +118,7 @@ def run(limit: int | None, block: int, memory: bool) -> dict[str, object]:
         "traced": traced,
         "precision": tp / (tp + fp) if tp + fp else float("nan"),
         "recall": tp / (tp + fn) if tp + fn else float("nan"),
-        "pairs": tp + fp + fn,
+        "pairs": judged,
     }
 
 
