@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from monitor.cli.wiring import channel_policies
-from monitor.config import load_config
+from monitor.config import Config, load_config
 from monitor.delivery.channels import Notifier, build_channels
 from monitor.fetch import Fetcher
 from monitor.models import Alert, Feed
@@ -195,11 +195,44 @@ def receiver() -> Iterator[Receiver]:
 
 @dataclass
 class Desk:
-    pipeline: Pipeline
-    store: SQLiteStore
+    """A pipeline over one SQLite file, as `monitor run` wires it; `restart()` makes a new
+    one over the same file (as a new process would, recovering at start)."""
+
+    config: Config
+    db: Path
     feed_file: Path
     clock: Clock
+    http: httpx.BaseTransport | None = None
     numbers: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.store, self.pipeline = self._open()
+
+    def _open(self) -> tuple[SQLiteStore, Pipeline]:
+        built = build_channels(self.config.channels, {})
+        store = SQLiteStore(self.db, writer=True)
+        pipeline = Pipeline(
+            store=store,
+            fetcher=Fetcher(),
+            matcher=Matcher(self.config.rules),
+            notifier=Notifier(built, http=self.http),
+            policies=channel_policies(self.config, built),
+            max_attempts=self.config.settings.delivery.max_attempts,
+            alert_max_age=self.config.settings.delivery.max_age,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+        )
+        store.sync_feeds(self.feeds)
+        return store, pipeline
+
+    def restart(self) -> None:
+        """Close the store and start over on the same file, recovering as `run` does."""
+        self.store.close()
+        self.store, self.pipeline = self._open()
+        self.pipeline.recover(self.clock())
+
+    def close(self) -> None:
+        self.store.close()
 
     @property
     def feeds(self) -> list[Feed]:
@@ -227,7 +260,7 @@ def make_desk(make_config: MakeConfig, tmp_path: Path) -> Iterator[MakeDesk]:
     """make_desk(channels_yaml, to=[channel, ...], http=transport): a pipeline over a fresh
     SQLite file, its channels and their policies built from monitor.yaml as `monitor run`
     builds them, one rule (query Misrata) sending to `to`, and an injected clock."""
-    stores: list[SQLiteStore] = []
+    desks: list[Desk] = []
 
     def make(
         channels: str,
@@ -236,7 +269,6 @@ def make_desk(make_config: MakeConfig, tmp_path: Path) -> Iterator[MakeDesk]:
         http: httpx.BaseTransport | None = None,
         clock: Clock | None = None,
     ) -> Desk:
-        clock = clock or Clock()
         indented = "".join(f"  {line}\n" for line in channels.strip("\n").splitlines())
         directory = make_config(
             monitor="channels:\n" + indented,
@@ -247,23 +279,10 @@ def make_desk(make_config: MakeConfig, tmp_path: Path) -> Iterator[MakeDesk]:
         )
         config = load_config(directory, {})
         assert not config.problems, config.problems
-        built = build_channels(config.channels, {})
-        store = SQLiteStore(tmp_path / "monitor.db", writer=True)
-        stores.append(store)
-        pipeline = Pipeline(
-            store=store,
-            fetcher=Fetcher(),
-            matcher=Matcher(config.rules),
-            notifier=Notifier(built, http=http),
-            policies=channel_policies(config, built),
-            max_attempts=config.settings.delivery.max_attempts,
-            alert_max_age=config.settings.delivery.max_age,
-            clock=clock,
-            sleep=clock.sleep,
-        )
-        store.sync_feeds([Feed("wire", str(tmp_path / "wire.xml"), "Wire", 60)])
-        return Desk(pipeline, store, tmp_path / "wire.xml", clock)
+        desk = Desk(config, tmp_path / "monitor.db", tmp_path / "wire.xml", clock or Clock(), http)
+        desks.append(desk)
+        return desk
 
     yield make
-    for store in stores:
-        store.close()
+    for desk in desks:
+        desk.close()

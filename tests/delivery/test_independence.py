@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import json
 import socket
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from monitor.models import AlertStatus
 from monitor.pipeline import DeliveryReport
 from tests.conftest import free_port
-from tests.delivery.conftest import MakeDesk, Receiver, number_of
+from tests.delivery.conftest import MakeDesk, Receiver, number_of, rss
 from tests.test_channels import SLACK_URL
+from tests.test_e2e import Daemon
 
 # Wall time from deliver() to the healthy channel's last alert. It takes a few hundredths
 # of a second when the machine is idle; the slack is for this loaded one. What it must not
@@ -61,6 +66,13 @@ class StalledMailServer:
             connection.close()
 
 
+def wait_for_connection(server: StalledMailServer, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not server.connections and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.connections, "the email channel never connected"
+
+
 @pytest.fixture
 def stalled_mail() -> Iterator[StalledMailServer]:
     server = StalledMailServer()
@@ -101,10 +113,7 @@ def test_a_stalled_email_server_does_not_delay_the_webhooks_alerts(
     print(f"webhook: {ALERTS} alerts in {last:.2f} s while the email channel hangs")
     assert last < PROMPT
     # All of that while the email channel connects and waits for the server's greeting.
-    deadline = time.monotonic() + 20
-    while not stalled_mail.connections and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert stalled_mail.connections, "the email channel never connected"
+    wait_for_connection(stalled_mail)
     time.sleep(1.0)
     assert thread.is_alive()  # still waiting: its timeout is 60 s
 
@@ -146,3 +155,52 @@ def test_a_dead_email_server_does_not_delay_slacks_alerts(make_desk: MakeDesk) -
     [first, *rest] = desk.alerts("desk-email")
     assert (first.attempts, first.last_error) == (1, "connection refused")
     assert all(a.attempts == 0 for a in rest)
+
+
+@pytest.mark.e2e
+def test_the_daemon_delivers_the_webhooks_alerts_while_its_email_channel_hangs(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    receiver: Receiver,
+    stalled_mail: StalledMailServer,
+) -> None:
+    # `monitor run` as a subprocess: each channel is a job of its own, so the webhook's
+    # alerts go out while the email job waits on a server that never greets.
+    served = {"feed": rss([])}
+    httpserver.expect_request("/wire.xml").respond_with_handler(
+        lambda _request: Response(served["feed"], content_type="application/rss+xml")
+    )
+    config = tmp_path / "config"
+    (config / "rules").mkdir(parents=True)
+    (config / "monitor.yaml").write_text(
+        textwrap.dedent(f"""\
+        poll: {{interval: 1s, tick: 0.3s, workers: 1}}
+        channels:
+          desk-email: {{url: '{stalled_mail.url}', rate_limit: null, digest: null}}
+          hook: {{url: '{receiver.url}', rate_limit: null, digest: null}}
+        """)
+    )
+    (config / "feeds.yaml").write_text(
+        f'feeds:\n  - {{name: wire, title: Wire, url: "{httpserver.url_for("/wire.xml")}"}}\n'
+    )
+    (config / "rules" / "misrata.yaml").write_text(
+        "rules:\n  - {id: misrata, name: Misrata, query: Misrata, channels: [desk-email, hook]}\n"
+    )
+    daemon = Daemon(config, tmp_path / "monitor.db")
+    try:
+        daemon.wait_for(r"feed=wire polled: 0 stories", timeout=60)
+        served["feed"] = rss(range(1, ALERTS + 1))
+        daemon.wait_for(rf"feed=wire polled: {ALERTS} stories, {ALERTS} new", timeout=30)
+        matched = time.monotonic()  # when this process saw the match logged: a bit later
+        receipts = receiver.wait_for(ALERTS, timeout=30)
+        assert [r.number for r in receipts] == list(range(1, ALERTS + 1))
+        last = max(r.at for r in receipts) - matched
+        print(f"daemon: webhook's {ALERTS} alerts {last:.2f} s after the match was logged")
+        assert last < PROMPT
+        wait_for_connection(stalled_mail)
+        assert daemon.proc.poll() is None
+        stalled_mail.release()  # the email attempt fails; the daemon can stop
+        daemon.wait_for(r"channel=desk-email .*attempt 1 failed", timeout=30)
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()

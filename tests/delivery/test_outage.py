@@ -185,3 +185,25 @@ def test_slack_asking_to_wait_with_retry_after_is_waited_for_and_the_order_kept(
     # And Slack's pace of one message a second per webhook held after it.
     assert all(later - earlier >= 1.0 for earlier, later in itertools.pairwise(times[1:]))
     assert all(a.status is AlertStatus.SENT for a in desk.alerts())
+
+
+def test_a_restart_during_an_outage_keeps_the_channels_order(
+    make_desk: MakeDesk, mail_server: FlakyMailServer
+) -> None:
+    # The channel's wait after a failure must outlive the process: after a restart the
+    # failed alert is still backing off, and the alerts behind it must not overtake it.
+    box = mail_server.box
+    desk = make_desk(f"desk-email: {{url: '{box.url()}', rate_limit: null}}", to=["desk-email"])
+    mail_server.down()
+    assert desk.queue(range(1, 5)) == 4
+    assert desk.pipeline.deliver().failed == 1
+
+    desk.restart()
+    mail_server.back()
+    desk.clock.advance(5)  # the server is back, the failed alert's back-off not over
+    assert desk.pipeline.deliver() == DeliveryReport()
+    assert box.messages == []
+
+    desk.clock.advance(BACKOFF_1)
+    assert desk.pipeline.deliver().sent == 4
+    assert subjects(box) == [1, 2, 3, 4]
