@@ -17,9 +17,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from monitor.delivery.channels import message_id
 from monitor.models import AlertStatus
 from monitor.pipeline import DeliveryReport
-from tests.conftest import free_port
+from tests.conftest import Mailbox, free_port
 from tests.delivery.conftest import MakeDesk, Receiver, number_of, rss
 from tests.test_channels import SLACK_URL
 from tests.test_e2e import Daemon
@@ -204,3 +205,32 @@ def test_the_daemon_delivers_the_webhooks_alerts_while_its_email_channel_hangs(
         assert daemon.stop() == 0
     finally:
         daemon.kill()
+
+
+def test_a_stalled_email_server_does_not_delay_another_email_channel(
+    make_desk: MakeDesk, mailbox: Mailbox, stalled_mail: StalledMailServer
+) -> None:
+    # Two email channels, e.g. the desk's and the duty editor's, on different servers.
+    desk = make_desk(
+        f"""\
+        desk-email: {{url: '{stalled_mail.url}', rate_limit: null}}
+        duty-email: {{url: '{mailbox.url("duty@example.org")}', rate_limit: null}}
+        """,
+        to=["desk-email", "duty-email"],
+    )
+    assert desk.queue(range(1, ALERTS + 1)) == 2 * ALERTS
+
+    started = time.monotonic()
+    thread, reports = start_delivery(desk.pipeline.deliver)
+    wait_for_connection(stalled_mail)  # the desk's email is stuck waiting for a greeting
+    messages = mailbox.wait_for(ALERTS, timeout=30)
+    arrived = time.monotonic() - started
+    assert [number_of(str(m["Subject"])) for m in messages] == list(range(1, ALERTS + 1))
+    assert arrived < PROMPT
+    assert thread.is_alive()  # the desk's email still waits
+
+    stalled_mail.release()
+    thread.join(timeout=20)
+    assert reports == [DeliveryReport(sent=ALERTS, failed=1)]
+    ids = [m["Message-ID"] for m in messages]
+    assert ids == [message_id(a.id, a.story.link) for a in desk.alerts("duty-email")]
