@@ -102,7 +102,10 @@ def build_channels(
             reason = f"{', '.join(missing)} not set"
             channels[name] = Channel(name, "console", "console", fallback=reason)
             continue
-        sender = apprise.Apprise()
+        # The channel's timeout (each connect and read) is the only limit on a send:
+        # apprise's own budget per send (60 s) would cut a longer one short, and report a
+        # send it stopped waiting for (which may arrive all the same) as failed.
+        sender = apprise.Apprise(asset=apprise.AppriseAsset(service_timeout=0))
         if not sender.add(url):
             reason = "its URL is not one apprise understands"
             channels[name] = Channel(name, "console", "console", fallback=reason)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import time
 
+import apprise
+import pytest
+
 from monitor.models import AlertStatus
 from monitor.timing import alert_backoff
 from tests.delivery.conftest import Answer, MakeDesk, Receiver
@@ -59,3 +62,24 @@ def test_a_webhook_slower_than_the_channels_timeout_leaves_the_outcome_unknown_a
     assert desk.pipeline.deliver().sent == 2
     assert [r.number for r in receiver.snapshot()] == [1, 1, 2]
     assert all(a.status is AlertStatus.SENT for a in desk.alerts())
+
+
+def test_apprises_own_budget_per_send_never_cuts_a_channels_timeout_short(
+    make_desk: MakeDesk, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # apprise gives every send a budget of its own (60 s), after which it stops waiting and
+    # reports a failure, not a timeout, though the message may have gone out: a channel
+    # with `timeout: 90s` and a receiver answering after 65 s would get a copy per retry.
+    # The budget is shrunk to 1 s here so that the test takes seconds, not minutes.
+    monkeypatch.setattr(apprise.AppriseAsset, "_service_timeout", 1.0)
+    receiver.answer = lambda _i, _body: Answer(200, delay=2.0)
+    desk = make_desk(
+        f"hook: {{url: '{receiver.url}', rate_limit: null, timeout: 10s}}", to=["hook"]
+    )
+    assert desk.queue([1]) == 1
+    assert desk.pipeline.deliver().sent == 1
+    [alert] = desk.alerts()
+    assert (alert.status, alert.last_error) == (AlertStatus.SENT, None)
+    desk.clock.advance(3600)
+    assert desk.pipeline.deliver().sent == 0
+    assert [r.number for r in receiver.snapshot()] == [1]
