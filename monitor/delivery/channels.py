@@ -289,8 +289,8 @@ def message_id(alert_id: int, story_link: str) -> str:
 # pass (a `+Message-ID` URL header would make two). So its module's make_msgid is replaced
 # by one that returns ours during one of our sends. The value is a context variable, not a
 # global under a lock: each channel sends in its own thread, and a lock held for a whole
-# send made one stalled email server hold up every other email channel. apprise runs a
-# send in its worker pool with a copy of the caller's context, so the value goes along.
+# send made one stalled email server hold up every other email channel. Where apprise runs
+# a send in its worker pool, it passes a copy of the caller's context, so the value goes too.
 _next_message_id: ContextVar[str | None] = ContextVar("monitor_message_id", default=None)
 _apprise_make_msgid: Callable[..., str] = _email_base.make_msgid  # type: ignore[attr-defined]
 

@@ -156,16 +156,16 @@ def test_sigkill_at_many_points_loses_nothing_and_duplicates_at_most_once_per_ki
     print(
         f"crash test: kills={kills} expected={ALERTS} delivered={len(delivered())} "
         f"duplicated={duplicated} interrupted={len(interrupted)} "
-        f"worst restart-to-resend={max(to_resend):.2f}s "
+        f"worst restart-to-resend={max(to_resend, default=0):.2f}s "
         f"(each: {', '.join(f'{s:.2f}' for s in to_resend)}) "
         f"total={time.monotonic() - began:.1f}s"
     )
 
     # At least once: every alert, and nothing the feed did not have.
     assert set(counts) == set(range(1, ALERTS + 1))
-    # At most one duplicate per kill, and each duplicate is an alert a kill cut off.
+    # At most one duplicate per kill: only an alert a kill cut off, once per such kill.
     assert duplicated <= kills
-    assert {n for n, c in counts.items() if c > 1} <= set(interrupted)
+    assert all(c <= 1 + interrupted.count(n) for n, c in counts.items()), counts
     # In order: the first copies arrive as the alerts were queued.
     firsts = list(dict.fromkeys(numbers))
     assert firsts == sorted(firsts)
