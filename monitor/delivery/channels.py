@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -101,7 +102,10 @@ def build_channels(
             reason = f"{', '.join(missing)} not set"
             channels[name] = Channel(name, "console", "console", fallback=reason)
             continue
-        sender = apprise.Apprise()
+        # The channel's timeout (each connect and read) is the only limit on a send:
+        # apprise's own budget per send (60 s) would cut a longer one short, and report a
+        # send it stopped waiting for (which may arrive all the same) as failed.
+        sender = apprise.Apprise(asset=apprise.AppriseAsset(service_timeout=0))
         if not sender.add(url):
             reason = "its URL is not one apprise understands"
             channels[name] = Channel(name, "console", "console", fallback=reason)
@@ -283,14 +287,16 @@ def message_id(alert_id: int, story_link: str) -> str:
 
 # apprise's email plugin writes `Message-ID: make_msgid(...)` itself, after any header we
 # pass (a `+Message-ID` URL header would make two). So its module's make_msgid is replaced
-# by one that returns ours while one of our sends holds `_message_id_lock`.
-_message_id_lock = threading.Lock()
-_next_message_id: str | None = None
+# by one that returns ours during one of our sends. The value is a context variable, not a
+# global under a lock: each channel sends in its own thread, and a lock held for a whole
+# send made one stalled email server hold up every other email channel. Where apprise runs
+# a send in its worker pool, it passes a copy of the caller's context, so the value goes too.
+_next_message_id: ContextVar[str | None] = ContextVar("monitor_message_id", default=None)
 _apprise_make_msgid: Callable[..., str] = _email_base.make_msgid  # type: ignore[attr-defined]
 
 
 def _make_msgid(*args: Any, **kwargs: Any) -> str:
-    return _next_message_id or _apprise_make_msgid(*args, **kwargs)
+    return _next_message_id.get() or _apprise_make_msgid(*args, **kwargs)
 
 
 _email_base.make_msgid = _make_msgid  # type: ignore[attr-defined]
@@ -298,16 +304,14 @@ _email_base.make_msgid = _make_msgid  # type: ignore[attr-defined]
 
 @contextmanager
 def _with_message_id(value: str | None) -> Iterator[None]:
-    global _next_message_id
     if value is None:
         yield
         return
-    with _message_id_lock:
-        _next_message_id = value
-        try:
-            yield
-        finally:
-            _next_message_id = None
+    token = _next_message_id.set(value)
+    try:
+        yield
+    finally:
+        _next_message_id.reset(token)
 
 
 class Notifier:

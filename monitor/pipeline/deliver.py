@@ -38,6 +38,7 @@ from monitor.timing import alert_backoff, gives_up, too_old
 log = logging.getLogger(__name__)
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
+_FOREVER = datetime.max.replace(tzinfo=UTC)  # as `now`: every pending alert, due or not
 MAX_RETRY_AFTER = 2 * 86400.0  # a service asking for longer is not taken at its word
 
 
@@ -144,7 +145,7 @@ class Deliverer:
             if self.clock() < self._waiting.get(channel, _NEVER):
                 break
             batch = self.store.pending_alerts(self.clock(), limit=50, channel=channel)
-            if not batch:
+            if not batch or self._behind_a_failure(channel, batch[0]):
                 break
             failed = False
             for alert in batch:
@@ -165,6 +166,13 @@ class Deliverer:
             deferred=counts[DeliveryOutcome.DEFERRED],
             muted=counts[DeliveryOutcome.MUTED],
         )
+
+    def _behind_a_failure(self, channel: str, first: Alert) -> bool:
+        """Whether an older alert of the channel is still backing off after a failed
+        attempt: the channel's wait (`_waiting`) does not outlive the process, the alert's
+        back-off does, and the alerts behind it must not overtake it after a restart."""
+        oldest = self.store.pending_alerts(_FOREVER, limit=1, channel=channel)
+        return bool(oldest) and oldest[0].id < first.id
 
     def send_digest(self, channel: str, *, scheduled: bool = True) -> int:
         """Send the channel's digest: every alert waiting for it, in one message grouped by
