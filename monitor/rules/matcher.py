@@ -1,8 +1,8 @@
 """Matching: stories against compiled watch rules → matches with the words that fired. Pure.
 
 A story is indexed once (document.py), the presearcher (presearch.py) names the rules it
-could fire, and only those are evaluated, each as a compiled query (compiled.py) that
-answers as evaluate.py does. Each hit remembers its span, so the alert can say which words
+could fire, and only those are evaluated, each as a compiled query that answers as
+`evaluate` does (evaluate.py). Each hit remembers its span, so the alert can say which words
 matched, spelled as the story spells them.
 """
 
@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.models import Match, Story
-from monitor.rules.compiled import compile_query
 from monitor.rules.document import Document, Hit
-from monitor.rules.evaluate import ALL_FIELDS, evaluate, matched_terms
+from monitor.rules.evaluate import ALL_FIELDS, compile_query, evaluate, matched_terms
 from monitor.rules.nodes import Node
 from monitor.rules.presearch import RuleIndex
 

@@ -52,6 +52,15 @@ def test_a_tilde_term_is_indexed_under_its_spelling_keys_and_curated_words() -> 
     assert (WORD, "qurayn") in found or (WORD, "grein") in found
 
 
+def test_a_tilde_name_with_a_short_skeleton_is_indexed_under_its_spellings_only() -> None:
+    """Zawiya's skeleton "sw" matches only curated spellings (names.py): indexing it under
+    "sw" would make every "saw" and "sow" a pre-candidate."""
+    found = tokens("Zawiya~")
+    assert found is not None
+    assert (WORD, "zawiya") in found
+    assert all(len(value) >= 3 for kind, value in found if kind == "key")
+
+
 def test_every_word_of_a_phrase_is_required() -> None:
     clauses = required_clauses(parse_query('Libya "arms embargo"').node)
     assert [set(c) for c in clauses] == [{(WORD, "libya")}, {(WORD, "arms")}, {(WORD, "embargo")}]
