@@ -122,6 +122,21 @@ class Document:
         keys here has no spelling here."""
         return frozenset(map(spelling_key, self.vocabulary))
 
+    @cached_property
+    def keyed(self) -> dict[str, list[str]]:
+        """Each spelling key → the distinct words of the story that have it."""
+        found: defaultdict[str, list[str]] = defaultdict(list)
+        for word in self.vocabulary:
+            found[spelling_key(word)].append(word)
+        return dict(found)
+
+    def limit_keys(self, keyed: dict[str, list[str]]) -> None:
+        """Take `keyed` as the story's key map (and its keys as `keys`): the matcher's,
+        which holds only the keys its rules ask about. Every question those rules can ask
+        gets the same answer; a query asking about other keys must not use this story."""
+        self.__dict__["keyed"] = keyed
+        self.__dict__["keys"] = frozenset(keyed)
+
     def field_index(self, name: str) -> int:
         """The position of a field by name."""
         return FIELDS.index(name)

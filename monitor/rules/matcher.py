@@ -1,18 +1,20 @@
 """Matching: stories against compiled watch rules → matches with the words that fired. Pure.
 
 A story is indexed once (document.py), the presearcher (presearch.py) names the rules it
-could fire, and only those are evaluated (evaluate.py). Each hit remembers its span, so
-the alert can say which words matched, spelled as the story spells them.
+could fire, and only those are evaluated, each as a compiled query that answers as
+`evaluate` does (evaluate.py). Each hit remembers its span, so the alert can say which words
+matched, spelled as the story spells them.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.models import Match, Story
-from monitor.rules.document import Document
-from monitor.rules.evaluate import evaluate, matched_terms
+from monitor.rules.document import Document, Hit
+from monitor.rules.evaluate import ALL_FIELDS, compile_query, evaluate, matched_terms
 from monitor.rules.nodes import Node
 from monitor.rules.presearch import RuleIndex
 
@@ -34,7 +36,16 @@ class Matcher:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = list(rules)
-        self.index = RuleIndex([r.query for r in self.rules])
+        # Thousands of rules are a few hundred thousand small objects, all of them kept:
+        # the collector would only scan them again and again while they are built.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            self.index = RuleIndex([r.query for r in self.rules])
+            self._compiled = [compile_query(r.query) for r in self.rules]
+        finally:
+            if paused:
+                gc.enable()
 
     @property
     def unindexed(self) -> tuple[str, ...]:
@@ -44,7 +55,17 @@ class Matcher:
     def match(self, story: Story) -> list[Match]:
         """Every rule that fires on the story, in rule order, with its matched words."""
         doc = Document.of(story)
-        return [m for i in self.index.candidates(doc) if (m := match_rule(self.rules[i], doc))]
+        found = self.index.candidates(doc)
+        if not found:
+            return []
+        if self.index.asked_keys:
+            doc.limit_keys(self.index.keyed(doc))
+        compiled, rules = self._compiled, self.rules
+        return [
+            _match(rules[i], doc, hits)
+            for i in found
+            if (hits := compiled[i](doc, ALL_FIELDS)) is not None
+        ]
 
     def match_all(self, story: Story) -> list[Match]:
         """The same as `match`, evaluating every rule: what the presearcher must agree with."""
@@ -53,8 +74,10 @@ class Matcher:
 
 
 def match_rule(rule: Rule, doc: Document) -> Match | None:
-    """The match of one rule on an indexed story, or None."""
+    """The match of one rule on an indexed story, or None (the reference evaluation)."""
     hits = evaluate(rule.query, doc)
-    if hits is None:
-        return None
+    return None if hits is None else _match(rule, doc, hits)
+
+
+def _match(rule: Rule, doc: Document, hits: list[Hit]) -> Match:
     return Match(rule.id, rule.name, matched_terms(doc, hits), rule.channels, rule.severity)

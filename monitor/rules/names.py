@@ -148,6 +148,20 @@ def spelling_keys(name: str) -> frozenset[str]:
     return frozenset(spelling_key(w) for w in words)
 
 
+@lru_cache(maxsize=1 << 14)
+def spelling_index(name: str) -> tuple[frozenset[str], frozenset[str]]:
+    """What a story word must have for `name~` to accept it: one of `keys` (the skeletons
+    of MIN_FUZZY_KEY consonants or more among `spelling_keys`) or be one of `words` (the
+    name and its one-word curated spellings whose skeleton is shorter, which match only
+    as written). Every word `is_spelling_of` accepts meets one; the presearcher and the
+    compiled matcher look words up by these, never by a one- or two-consonant skeleton
+    that half the story's words have."""
+    spellings = [name, *(v for v in curated_variants(name) if " " not in v)]
+    keys = frozenset(k for s in spellings if len(k := spelling_key(s)) >= MIN_FUZZY_KEY)
+    words = frozenset(s for s in spellings if len(spelling_key(s)) < MIN_FUZZY_KEY)
+    return keys, words
+
+
 def _default_tolerance(key: str) -> int:
     # Three consonants fit a crowd of first names ("Karine", "Kiran" are "krn" like Gharyan):
     # only vowel changes within the same vowel slots, unless a rule asks for more.

@@ -71,7 +71,11 @@ _FUNCTION_WORDS = frozenset(
     ]
 )
 
-_spelling_keys = lru_cache(maxsize=1 << 12)(names.spelling_keys)
+
+def _spelling_tokens(name: str) -> frozenset[Token]:
+    """The tokens one of which a story word `name~` accepts has (names.spelling_index)."""
+    keys, words = names.spelling_index(name)
+    return frozenset({(KEY, k) for k in keys} | {(WORD, w) for w in words})
 
 
 def _word_cost(word: str) -> int:
@@ -102,24 +106,18 @@ def required_clauses(node: Node) -> list[frozenset[Token]]:
         case Term(word, prefix=True):
             return [frozenset({(START, word)})]
         case Term(word, spelling=True, variants=variants):
-            keys = {(KEY, k) for k in _spelling_keys(word)}
-            return [frozenset(keys | {(WORD, _rarest_word(v)) for v in variants})]
+            listed = {(WORD, _rarest_word(v)) for v in variants}
+            return [_spelling_tokens(word) | listed]
         case Term(word):
             return [frozenset({(WORD, word)})]
         case Phrase(words, spelling=True):
-            return [frozenset((KEY, k) for k in _spelling_keys(w)) for w in words]
+            return [_spelling_tokens(w) for w in words]
         case Phrase(words):
             return [frozenset({(WORD, w)}) for w in words]
-        case Or(children) | Place(_, children):
-            tokens: set[Token] = set()
-            for child in children:
-                # An alternative is met through any one of its required clauses' tokens;
-                # the rarest is enough, and one alternative with none leaves the OR none.
-                found = _rarest(required_clauses(child))
-                if found is None:
-                    return []
-                tokens |= found
-            return [frozenset(tokens)]
+        case Place():
+            return _place_clauses(node)
+        case Or(children):
+            return _or_clauses(children)
         case And(children):
             return [clause for child in children for clause in required_clauses(child)]
         case Near(left, right):
@@ -128,6 +126,49 @@ def required_clauses(node: Node) -> list[frozenset[Token]]:
             return required_clauses(child)
         case Not():
             return []
+
+
+def _or_clauses(children: tuple[Node, ...]) -> list[frozenset[Token]]:
+    tokens: set[Token] = set()
+    for child in children:
+        # An alternative is met through any one of its required clauses' tokens; the
+        # rarest is enough, and one alternative with none leaves the OR none.
+        found = _rarest(required_clauses(child))
+        if found is None:
+            return []
+        tokens |= found
+    return [frozenset(tokens)]
+
+
+@lru_cache(maxsize=1 << 12)
+def _place_clauses(place: Place) -> list[frozenset[Token]]:
+    # A place set stands in many rules, with many names each: worked out once.
+    return _or_clauses(place.names)
+
+
+def asked_keys(node: Node) -> frozenset[str]:
+    """Every spelling key evaluating the query may look a story word up by, NOT parts
+    included: the keys a story's key map (`Document.keyed`) must hold for it."""
+    match node:
+        case Term(word, spelling=True):
+            return names.spelling_index(word)[0]
+        case Phrase(words, spelling=True):
+            return frozenset().union(*(names.spelling_index(w)[0] for w in words))
+        case Term() | Phrase():
+            return frozenset()
+        case Place():
+            return _place_keys(node)
+        case And(children) | Or(children):
+            return frozenset().union(*map(asked_keys, children))
+        case Not(child) | Scope(_, child):
+            return asked_keys(child)
+        case Near(left, right):
+            return asked_keys(left) | asked_keys(right)
+
+
+@lru_cache(maxsize=1 << 12)
+def _place_keys(place: Place) -> frozenset[str]:
+    return frozenset().union(*map(asked_keys, place.names))
 
 
 def _rarest(clauses: Sequence[frozenset[Token]]) -> frozenset[Token] | None:
@@ -187,39 +228,70 @@ class RuleIndex:
         # Only clauses some rule checks after its filed one need remembering per word: the
         # sets a story unions stay small when most clauses are only ever filed.
         self._checked: frozenset[int] = frozenset().union(*self._others)
-        # Per word once seen: the clauses it meets and the rules filed under them.
-        self._met_by: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
+        # Every key evaluation may ask a story about; a story's key map holds only these.
+        self.asked_keys: frozenset[str] = frozenset().union(*map(asked_keys, queries))
+        # Per word once seen: the clauses it meets, the rules filed under them that are
+        # candidates outright (no other clause), and those that have others to check.
+        self._met_by: dict[str, tuple[frozenset[int], frozenset[int], frozenset[int]]] = {}
+        self._key_of: dict[str, str] = {}  # words whose key some rule asks about → the key
         self._seen: set[str] = set()  # every word looked at, meeting a clause or not
 
-    def _met(self, word: str) -> tuple[frozenset[int], frozenset[int]]:
+    def _met(self, word: str, key: str) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
         met = list(self._words.get(word, ()))
         if self._keys:
-            met.extend(self._keys.get(spelling_key(word), ()))
+            met.extend(self._keys.get(key, ()))
         for n in self._prefix_lengths:
             if len(word) < n:
                 break
             met.extend(self._starts.get(word[:n], ()))
-        filed = self._filed
+        filed, others = self._filed, self._others
         rules = [i for c in met if c in filed for i in filed[c]]
-        return frozenset(self._checked.intersection(met)), frozenset(rules)
+        return (
+            frozenset(self._checked.intersection(met)),
+            frozenset(i for i in rules if not others[i]),
+            frozenset(i for i in rules if others[i]),
+        )
+
+    def _learn(self, vocabulary: frozenset[str]) -> None:
+        """Remember what each word of `vocabulary` not seen before meets."""
+        new = vocabulary.difference(self._seen)
+        if not new:
+            return
+        if len(self._seen) + len(new) > _MAX_WORDS:
+            self._seen.clear()
+            self._met_by.clear()
+            self._key_of.clear()
+            new = vocabulary
+        self._seen.update(new)
+        asked = self.asked_keys
+        needs_key = bool(asked or self._keys)
+        for word in new:
+            key = spelling_key(word) if needs_key else ""
+            if key in asked:
+                self._key_of[word] = key
+            met = self._met(word, key)
+            if met[0] or met[1] or met[2]:
+                self._met_by[word] = met
 
     def candidates(self, doc: Document) -> list[int]:
         """The positions of the queries the story could match, in order."""
         vocabulary = doc.vocabulary
-        new = vocabulary.difference(self._seen)
-        if new:
-            if len(self._seen) + len(new) > _MAX_WORDS:
-                self._seen.clear()
-                self._met_by.clear()
-                new = vocabulary
-            self._seen.update(new)
-            for word in new:
-                met, rules = self._met(word)
-                if met or rules:
-                    self._met_by[word] = met, rules
-        if not (hits := [self._met_by[w] for w in self._met_by.keys() & vocabulary]):
+        self._learn(vocabulary)
+        met_by = self._met_by
+        if not (hits := [met_by[w] for w in met_by.keys() & vocabulary]):
             return list(self.always)
-        clauses: set[int] = set().union(*[c for c, _ in hits])
-        found: set[int] = set(self.always).union(*[r for _, r in hits])
-        others = self._others
-        return sorted(i for i in found if others[i] <= clauses)
+        found: set[int] = set(self.always).union(*[h[1] for h in hits])
+        if checking := set().union(*[h[2] for h in hits]):
+            clauses: set[int] = set().union(*[h[0] for h in hits])
+            others = self._others
+            found.update(i for i in checking if others[i] <= clauses)
+        return sorted(found)
+
+    def keyed(self, doc: Document) -> dict[str, list[str]]:
+        """The story's key map as far as the rules ask (`Document.keyed`), from memory:
+        call after `candidates` has seen the story."""
+        key_of = self._key_of
+        found: dict[str, list[str]] = {}
+        for word in key_of.keys() & doc.vocabulary:
+            found.setdefault(key_of[word], []).append(word)
+        return found

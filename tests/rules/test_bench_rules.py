@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from types import ModuleType
 
@@ -19,3 +20,24 @@ def test_the_rules_benchmark_reports_rates_memory_and_a_baseline(
     table = bench.report(rows, len(stories), 1)
     assert "| 100 |" in table
     assert "100 rules cost" in table
+
+
+def test_the_news_vocabulary_is_drawn_apart_from_the_benched_stories(
+    corpus: Path, bench_rules: ModuleType
+) -> None:
+    """The default generator's words come from the 2023 headlines and the gazetteer, with
+    a Zipf-like skew; the old one (`--vocab stories`) stays as it was."""
+    bench = bench_rules
+    stories = bench.load_stories(1, outlets=("bbc",))
+    topic, names = bench.news_vocabulary()
+    assert "biden" in names[:20] and "what" not in names and "after" not in topic
+    queries, places = bench.generate_rules(stories, 200)
+    assert len(queries) == 200 and len(places) == 40
+    assert all(len(p.names) >= 1 for p in places.values())
+    draw = bench.zipf(["a", "b", "c", "d"], random.Random(1))
+    counts = {x: 0 for x in "abcd"}
+    for _ in range(4000):
+        counts[draw()] += 1
+    assert counts["a"] > counts["b"] > counts["c"] > counts["d"] > 0
+    old, _ = bench.generate_rules(stories, 50, vocab="stories")
+    assert old != queries[:50] and len(old) == 50

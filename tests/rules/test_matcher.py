@@ -10,7 +10,7 @@ from monitor.feeds.parse import parse_feed
 from monitor.models import Story
 from monitor.rules import Matcher, Rule, parse_query
 from monitor.rules.document import Document
-from monitor.rules.evaluate import evaluate, matched_terms
+from monitor.rules.evaluate import ALL_FIELDS, compile_query, evaluate, matched_terms
 from tests.conftest import ROOT
 
 # (query, text, expected_match, expected_terms): the terms as the text spells them, in the
@@ -140,9 +140,13 @@ def test_a_query_matches_text_with_the_words_it_found(
     query: str, text: str, expected_match: bool, expected_terms: tuple[str, ...] | None
 ) -> None:
     doc = Document(text)
-    hits = evaluate(parse_query(query).node, doc)
+    node = parse_query(query).node
+    hits = evaluate(node, doc)
     assert (hits is not None) is expected_match
     assert (matched_terms(doc, hits) if hits is not None else None) == expected_terms
+    # The matcher's compiled query finds the same hits (in whatever order).
+    compiled = compile_query(node)(doc, ALL_FIELDS)
+    assert (None if compiled is None else set(compiled)) == (None if hits is None else set(hits))
 
 
 def story(title: str, summary: str = "", content: str = "") -> Story:
