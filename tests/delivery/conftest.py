@@ -22,7 +22,7 @@ import pytest
 from monitor.cli.wiring import channel_policies
 from monitor.config import Config, load_config
 from monitor.delivery.channels import Notifier, build_channels
-from monitor.fetch import Fetcher
+from monitor.feeds.fetch import Fetcher
 from monitor.models import Alert, Feed
 from monitor.pipeline import Pipeline
 from monitor.rules.matcher import Matcher
