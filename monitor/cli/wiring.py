@@ -7,10 +7,12 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 
 import click
 
 from monitor.config import Config, load_config
+from monitor.dedupe.cluster import ClusterConfig, ClusterIndex
 from monitor.delivery.channels import Channel, Notifier, build_channels
 from monitor.delivery.policy import ChannelPolicy, parse_budget, parse_quiet_hours
 from monitor.delivery.route import Route
@@ -19,7 +21,9 @@ from monitor.feeds.fetch import Fetcher, FetchLimits
 from monitor.feeds.policy import PollPolicy
 from monitor.feeds.workers import ParsePool
 from monitor.pipeline import Pipeline, utcnow
+from monitor.pipeline.poll import rebuild_clusters
 from monitor.rules import Matcher
+from monitor.store import Store
 from monitor.store.sqlite import SQLiteStore
 
 log = logging.getLogger("monitor")
@@ -164,6 +168,16 @@ def make_parse_pool(config: Config) -> ParsePool:
     )
 
 
+def cluster_index(config: Config, store: Store) -> ClusterIndex | None:
+    """The live clusters, rebuilt from the stories stored within the window (None when
+    monitor.yaml turns clustering off)."""
+    settings = config.settings.clusters
+    if not settings.enabled:
+        return None
+    window = timedelta(seconds=settings.window)
+    return rebuild_clusters(store, utcnow(), ClusterConfig(window=window))
+
+
 @contextmanager
 def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
     started = utcnow()
@@ -197,6 +211,7 @@ def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
                 poll_policy=poll_policy(config),
                 parse=parse_pool.parse,
                 per_host=config.settings.poll.per_host,
+                clusters=cluster_index(config, store),
             )
             # Holding the writer lock now: every open claim is older than this process.
             pipeline.recover(started)

@@ -164,11 +164,19 @@ class RouteSettings(_Strict):
         return self
 
 
+class ClusterSettings(_Strict):
+    # Stories from several outlets about one event are one cluster, and a rule alerts once
+    # per cluster and channel. A cluster lives while its newest story is this recent.
+    enabled: bool = True
+    window: Duration = 48 * 3600.0
+
+
 class MonitorFile(_Strict):
     # As written; `Config.database_path` is where it points. Empty would name the directory.
     database: str | None = Field(default=None, min_length=1)
     poll: PollSettings = PollSettings()
     delivery: DeliverySettings = DeliverySettings()
+    clusters: ClusterSettings = ClusterSettings()
     channels: dict[str, ChannelSettings] = {}
     routes: list[RouteSettings] = []
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 
+from monitor.dedupe.cluster import ClusterIndex
 from monitor.delivery.channels import Notifier
 from monitor.delivery.policy import ChannelPolicy
 from monitor.delivery.route import Route
@@ -68,6 +69,7 @@ class Pipeline:
         parse: Parse = parse_feed,
         per_host: int = 2,
         on_health: HealthHook | None = None,
+        clusters: ClusterIndex | None = None,
     ) -> None:
         self.store = store
         self.poller = Poller(
@@ -83,6 +85,7 @@ class Pipeline:
             parse=parse,
             per_host=per_host,
             on_health=on_health,
+            clusters=clusters,
         )
         self.delivery = Deliverer(
             store=store,

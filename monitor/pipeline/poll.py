@@ -22,13 +22,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
+from monitor.dedupe.cluster import ClusterConfig, ClusterIndex, ClusterItem
 from monitor.delivery.route import Route, route
 from monitor.errors import FetchError, ParseError
 from monitor.feeds.fetch import Fetcher, HTTPStatusError
 from monitor.feeds.hosts import HostQueue, host_of
 from monitor.feeds.parse import parse_feed
 from monitor.feeds.policy import FeedHealth, PollOutcome, PollPolicy, decide, health
-from monitor.models import Feed, FeedState, NewStory, ParsedFeed, PollStatus
+from monitor.models import Feed, FeedState, NewStory, ParsedFeed, PollStatus, Story
 from monitor.pipeline.clock import Clock, utcnow
 from monitor.rules.matcher import Matcher
 from monitor.store import DueFeed, PollRecord, Store
@@ -102,6 +103,28 @@ def read_feed(
     return parsed, FeedState(fetched.etag, fetched.last_modified)
 
 
+def cluster_key(story: Story) -> str:
+    """A story's key in the cluster index: its feed and guid, known before it is stored."""
+    return f"{story.feed}\x00{story.guid}"
+
+
+def rebuild_clusters(
+    store: Store, now: datetime, config: ClusterConfig | None = None
+) -> ClusterIndex:
+    """The cluster index of the stories stored within the window before `now`, as the last
+    process left it; new clusters get ids past every id the store has used."""
+    config = config or ClusterConfig()
+    rows = [
+        (
+            ClusterItem.of(s.story, key=cluster_key(s.story), first_seen=s.first_seen or now),
+            s.cluster_id,
+        )
+        for s in store.stories_since(now - 2 * config.window)
+        if s.cluster_id is not None
+    ]
+    return ClusterIndex.rebuild(rows, config, next_id=store.max_cluster_id() + 1)
+
+
 class Poller:
     """Feeds through the stages, one feed's stories stored at a time."""
 
@@ -120,9 +143,11 @@ class Poller:
         parse: Parse = parse_feed,
         per_host: int = 2,
         on_health: HealthHook | None = None,
+        clusters: ClusterIndex | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
+        self.clusters = clusters  # None: every story is its own event
         self.matcher = matcher
         self.routes = tuple(routes)
         self.rule_tags = dict(rule_tags or {})
@@ -303,8 +328,15 @@ class Poller:
         # alerts (a crash between the two would lose them for good).
         items: list[NewStory] = []
         backlog: set[int] = set()
-        for story in self.store.unseen(parsed.stories):
+        unseen = self.store.unseen(parsed.stories)
+        self._retitle(feed, parsed.stories, unseen, now)
+        clusters = self._place(unseen, now)
+        # A rule alerts once per event and channel: what the events' earlier stories (and
+        # this batch, as it goes) already told each channel.
+        told = self.store.alerted_rules({c for c in clusters if c is not None})
+        for story, cluster in zip(unseen, clusters, strict=True):
             matches = tuple(self.matcher.match(story))
+            already = told.setdefault(cluster, {}) if cluster is not None else {}
             routing = route(
                 story,
                 matches,
@@ -313,10 +345,23 @@ class Poller:
                 backlog=feed.backlog,
                 routes=self.routes,
                 rule_tags=self.rule_tags,
+                already=already,
             )
             if routing.backlog:
                 backlog.add(len(items))
-            items.append(NewStory(story, matches, routing.alerts))
+            if cluster is not None:
+                for planned in routing.alerts:
+                    already.setdefault(planned.channel, set()).update(
+                        m.rule_id for m in planned.matches
+                    )
+                if matches and not routing.alerts and not routing.backlog:
+                    log.info(
+                        "feed=%s story=%r joins event #%d, already alerted: no new alert",
+                        feed.name,
+                        story.title[:80],
+                        cluster,
+                    )
+            items.append(NewStory(story, matches, routing.alerts, cluster_id=cluster))
         added = self.store.add_stories(items, now) if items else []
         stored = {(s.story.feed, s.story.guid) for s in added}
         for item in items:
@@ -349,6 +394,23 @@ class Poller:
         return PollResult(
             feed.name, PollStatus.OK, len(parsed.stories), len(added), alerts, backlog=old
         )
+
+    def _retitle(
+        self, feed: Feed, stories: Sequence[Story], unseen: Sequence[Story], now: datetime
+    ) -> None:
+        """Stories seen before that came back under a new headline: the stored title follows,
+        the old one is kept, and nobody is alerted again."""
+        new = set(map(id, unseen))
+        changed = self.store.retitle([s for s in stories if id(s) not in new], now)
+        if changed:
+            log.info("feed=%s %s re-titled", feed.name, plural(changed, "story", "stories"))
+
+    def _place(self, stories: Sequence[Story], now: datetime) -> list[int | None]:
+        """Each new story's event (cluster), or None for all when clustering is off."""
+        if self.clusters is None:
+            return [None] * len(stories)
+        items = [ClusterItem.of(s, key=cluster_key(s), first_seen=now) for s in stories]
+        return [d.cluster_id for d in self.clusters.place_batch(items)]
 
     # --- a cycle -------------------------------------------------------------------------
 

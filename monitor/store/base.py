@@ -138,6 +138,9 @@ class Store(Protocol):
     def cluster_outlets(self, cluster_ids: Collection[int]) -> dict[int, tuple[str, ...]]:
         """For each cluster, its outlets (feed titles), in the order they carried it."""
 
+    def max_cluster_id(self) -> int:
+        """The highest cluster id any story has had (0 when none): new ones go past it."""
+
     def clusters(self, since: datetime, limit: int = 50) -> list[ClusterSummary]:
         """The clusters with a story stored at or after `since`, newest first."""
 

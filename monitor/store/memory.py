@@ -252,6 +252,11 @@ class MemoryStore:
             self._check_open()
             return self._cluster_outlets(cluster_ids)
 
+    def max_cluster_id(self) -> int:
+        with self._lock:
+            self._check_open()
+            return max((s.cluster_id or 0 for s in self._stories), default=0)
+
     def clusters(self, since: datetime, limit: int = 50) -> list[ClusterSummary]:
         with self._lock:
             self._check_open()

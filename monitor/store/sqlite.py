@@ -468,6 +468,11 @@ class SQLiteStore:
         return {c: tuple(o) for c, o in found.items()}
 
     @_locked
+    def max_cluster_id(self) -> int:
+        row = self.db.execute("SELECT max(cluster_id) FROM stories").fetchone()
+        return int(row[0] or 0)
+
+    @_locked
     def clusters(self, since: datetime, limit: int = 50) -> list[ClusterSummary]:
         rows = self.db.execute(
             """SELECT cluster_id, count(*), min(id), min(first_seen), max(first_seen)
