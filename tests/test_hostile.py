@@ -7,6 +7,8 @@ from __future__ import annotations
 import gzip
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -576,3 +578,47 @@ def test_a_fifo_among_the_feeds_stops_nothing(tmp_path: Path, fetcher: Fetcher) 
     results = {r.feed: r for r in poller(store, fetcher).poll(feeds)}
     assert results["good"].new_stories == 1
     assert results["fifo"].error == f"cannot read {fifo}: it is a FIFO, not a file"
+
+
+def test_poll_once_delivers_while_a_hung_feed_is_still_being_fetched(
+    bad_server: Misbehaving, tmp_path: Path, make_config: Callable[..., Path]
+) -> None:
+    good = tmp_path / "good.xml"
+    good.write_bytes(GOOD)
+    config = make_config(
+        monitor="poll: {timeout: 60s}\nchannels: {}\n",
+        feeds=(
+            f"feeds:\n  - {{name: hung, url: '{bad_server.url('/silent')}'}}\n"
+            f"  - {{name: good, url: '{good}', backlog: alert}}\n"
+        ),
+        rules={"r.yaml": "rules:\n  - {id: misrata, query: Misrata, channels: [console]}\n"},
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    command = [sys.executable, "-m", "monitor", "poll", "--once", "--config", str(config)]
+    proc = subprocess.Popen(
+        [*command, "--db", str(tmp_path / "m.db")],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "channel=console story='Clashes in Misrata' sent" in line:
+                break
+        # The alert went out while the hung feed (a 120 s deadline) is still being fetched.
+        assert proc.poll() is None, "".join(lines)
+        assert any("sent" in line for line in lines), "".join(lines)
+    finally:
+        bad_server.stop.set()  # the hung server lets go; the poll ends with its error
+        proc.wait(60)
+        if proc.stderr is not None:
+            lines.extend(proc.stderr)
+            proc.stderr.close()
+    assert proc.returncode == 0, "".join(lines)
+    assert any("feed=hung poll failed" in line for line in lines), "".join(lines)
+    assert "polled 2 feeds (1 failed)" in "".join(lines)

@@ -5,6 +5,7 @@ the store, the fetcher and the pipeline with its channels, so `run`, `poll`, `re
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,7 +17,7 @@ from monitor.errors import ConfigError, Problem, StoreError
 from monitor.feeds.fetch import Fetcher, FetchLimits
 from monitor.feeds.policy import PollPolicy
 from monitor.feeds.workers import ParsePool
-from monitor.pipeline import Pipeline, utcnow
+from monitor.pipeline import DeliveryReport, Pipeline, utcnow
 from monitor.rules import Matcher
 from monitor.store.sqlite import SQLiteStore
 
@@ -117,6 +118,38 @@ def make_parse_pool(config: Config) -> ParsePool:
     poll = config.settings.poll
     return ParsePool(
         poll.parse_workers or None, seconds=poll.parse_timeout, memory_mb=poll.parse_memory_mb
+    )
+
+
+@contextmanager
+def delivering_meanwhile(pipeline: Pipeline, every: float = 1.0) -> Iterator[list[DeliveryReport]]:
+    """Delivery passes every `every` seconds while the body runs (a `poll --once` cycle), so
+    alerts go out while a hung feed is still being fetched; the passes' reports are yielded."""
+    reports: list[DeliveryReport] = []
+    done = threading.Event()
+
+    def deliver() -> None:
+        while not done.wait(every):
+            try:
+                reports.append(pipeline.deliver(stop=done))
+            except Exception:
+                log.exception("delivery pass failed; trying again")
+
+    thread = threading.Thread(target=deliver, name="deliver", daemon=True)
+    thread.start()
+    try:
+        yield reports
+    finally:
+        done.set()
+        thread.join()
+
+
+def total(reports: list[DeliveryReport]) -> DeliveryReport:
+    return DeliveryReport(
+        sent=sum(r.sent for r in reports),
+        printed=sum(r.printed for r in reports),
+        failed=sum(r.failed for r in reports),
+        held=sum(r.held for r in reports),
     )
 
 
