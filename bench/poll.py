@@ -175,13 +175,16 @@ class Meter:
     def __enter__(self) -> Meter:
         for pid in [os.getpid(), *self.children]:
             _reset_hwm(pid)
-        self.cpu0 = time.process_time() + sum(_proc_cpu(p) for p in self.children)
+        self.main0 = time.process_time()
+        self.cpu0 = self.main0 + sum(_proc_cpu(p) for p in self.children)
         self.wall0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.wall0
-        self.cpu = time.process_time() + sum(_proc_cpu(p) for p in self.children) - self.cpu0
+        main = time.process_time()
+        self.main_cpu = main - self.main0
+        self.cpu = main + sum(_proc_cpu(p) for p in self.children) - self.cpu0
         self.rss = _proc_hwm(os.getpid())
         self.rss_all = self.rss + sum(_proc_hwm(p) for p in self.children)
 
@@ -280,12 +283,17 @@ def run(
         f"once, 2 per host; {os.cpu_count()} cores; Python {sys.version.split()[0]}\n",
         file=out,
     )
-    print("| run | wall | CPU | peak RSS (main / with parsers) | vs loop | what |", file=out)
+    print(
+        "| run | wall | CPU (of it in the main process) | peak RSS (main / with parsers) "
+        "| vs loop | what |",
+        file=out,
+    )
     print("|---|---|---|---|---|---|", file=out)
     for label, m, what in rows:
         ratio = f"{loop.wall / m.wall:.1f}x" if loop is not None else "-"
         print(
-            f"| {label} | {m.wall:.2f} s | {m.cpu:.2f} s | {m.rss:.0f} / {m.rss_all:.0f} MB "
+            f"| {label} | {m.wall:.2f} s | {m.cpu:.2f} s ({m.main_cpu:.2f} s) "
+            f"| {m.rss:.0f} / {m.rss_all:.0f} MB "
             f"| {ratio} | {what} |",
             file=out,
         )
