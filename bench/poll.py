@@ -161,6 +161,13 @@ def _proc_hwm(pid: int) -> float:
     return 0.0
 
 
+def _proc_rss(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _reset_hwm(pid: int) -> None:
     with contextlib.suppress(OSError):  # Linux: 5 in clear_refs resets the peak RSS
         Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -257,6 +264,7 @@ def run(
         children = [
             p.pid for p in multiprocessing.active_children() if p.pid and p.pid != server_pid
         ]
+        at_start = _proc_rss(os.getpid()), sum(_proc_rss(p) for p in children)
         for label in ("cycle 1 (every feed new)", "cycle 2 (one in five changed)", "cycle 3"):
             if label.startswith("cycle 2"):
                 ready.clear()
@@ -280,7 +288,13 @@ def run(
     out = io.StringIO()
     print(
         f"{len(urls)} feeds on {args.hosts} loopback addresses, {args.workers} requests at "
-        f"once, 2 per host; {os.cpu_count()} cores; Python {sys.version.split()[0]}\n",
+        f"once, 2 per host; {os.cpu_count()} cores; Python {sys.version.split()[0]}; "
+        f"load average {os.getloadavg()[0]:.1f}\n",
+        file=out,
+    )
+    print(
+        f"resident at start (imports, rules, store, parsers started): "
+        f"{at_start[0]:.0f} MB, parsers {at_start[1]:.0f} MB\n",
         file=out,
     )
     print(

@@ -130,6 +130,10 @@ class Poller:
         self.on_health = on_health
         self._pending: list[PollRecord] = []
         self._flushed = time.monotonic()
+        # Per feed, the guids (as hashes) of its last document ingested: a story among them
+        # was checked against the store then, and a repeat of a feed's own guid is a repeat
+        # (dedupe.is_repeat), so in a steady cycle only the new items reach the store.
+        self._known: dict[str, frozenset[int]] = {}
 
     @property
     def retry_after_error(self) -> float:
@@ -299,7 +303,9 @@ class Poller:
         # alerts (a crash between the two would lose them for good).
         items: list[NewStory] = []
         backlog: set[int] = set()
-        for story in self.store.unseen(parsed.stories):
+        known = self._known.get(feed.name, frozenset())
+        fresh = [s for s in parsed.stories if hash(s.guid) not in known]
+        for story in self.store.unseen(fresh) if fresh else []:
             matches = tuple(self.matcher.match(story))
             routing = route(story, matches, now=now, max_age=self.max_age, backlog=feed.backlog)
             if routing.backlog:
@@ -324,6 +330,7 @@ class Poller:
                 plural(old, "matching story", "matching stories"),
             )
         alerts = sum(s.alerts for s in added)
+        self._known[feed.name] = frozenset(hash(s.guid) for s in parsed.stories)
         # A malformed but readable feed keeps its warning where `monitor feeds` shows it.
         self._record(fetched, PollStatus.OK, parsed.warning)
         log.log(
