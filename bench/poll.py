@@ -27,6 +27,9 @@ import hashlib
 import io
 import multiprocessing
 import os
+import resource
+import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -230,6 +233,40 @@ def main() -> None:
     print(report)
 
 
+def whole_command(urls: list[str], tmp: Path) -> tuple[Meter, str]:
+    """`monitor poll --once` in a process of its own over the same feeds and database:
+    imports, a 1,000-entry feeds.yaml, the store, the parser processes, a cycle, delivery."""
+    config = tmp / "config"
+    shutil.copytree(ROOT / "config", config)
+    (config / "feeds.yaml").write_text(
+        "feeds:\n"
+        + "".join(
+            f"  - {{name: feed{i}, title: Feed {i}, url: '{url}', interval: 5m}}\n"
+            for i, url in enumerate(urls)
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    command = [sys.executable, "-m", "monitor", "--log-level", "warning", "poll", "--once"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    meter = Meter()
+    with meter:
+        done = subprocess.run(
+            [*command, "--config", str(config), "--db", str(tmp / "poll.db")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The command's own CPU and peak memory (its parser processes are its children).
+    meter.cpu = meter.main_cpu = (after.ru_utime + after.ru_stime) - (
+        before.ru_utime + before.ru_stime
+    )
+    meter.rss = meter.rss_all = after.ru_maxrss / 1024
+    summary = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+    return meter, f"exit {done.returncode}: {summary[:120]}"
+
+
 def run(
     args: argparse.Namespace,
     urls: list[str],
@@ -278,6 +315,7 @@ def run(
             new = sum(r.new_stories for r in results)
             rows.append((label, meter, f"{dict(sorted(status.items()))}, {new:,} new stories"))
     store.close()
+    rows.append(("`monitor poll --once` (whole command, as cycle 3)", *whole_command(urls, tmp)))
 
     loop = None
     if not args.no_loop:
