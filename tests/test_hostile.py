@@ -5,6 +5,7 @@ polled and stored while a hung one is still being fetched, and what can be read 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -622,3 +624,22 @@ def test_poll_once_delivers_while_a_hung_feed_is_still_being_fetched(
     assert proc.returncode == 0, "".join(lines)
     assert any("feed=hung poll failed" in line for line in lines), "".join(lines)
     assert "polled 2 feeds (1 failed)" in "".join(lines)
+
+
+def test_deny_private_in_monitor_yaml_refuses_a_loopback_feed(
+    httpserver: HTTPServer, tmp_path: Path, make_config: Callable[..., Path], run_cli: Any
+) -> None:
+    httpserver.expect_request("/feed").respond_with_data(GOOD)
+    feeds = f"feeds:\n  - {{name: local, url: '{httpserver.url_for('/feed')}'}}\n"
+    rules = {"r.yaml": "rules:\n  - {id: misrata, query: Misrata, channels: [console]}\n"}
+    db = tmp_path / "m.db"
+    strict = make_config(
+        monitor="poll: {deny_private: true}\nchannels: {}\n", feeds=feeds, rules=rules
+    )
+    result = run_cli("poll", "--once", "--config", str(strict), "--db", str(db))
+    assert result.exit_code == 0
+    listing = run_cli("feeds", "--json", "--config", str(strict), "--db", str(db))
+    row = json.loads(listing.stdout)
+    assert row["status"] == "failing"
+    assert "refused by poll.deny_private" in row["last_error"]
+    assert httpserver.log == []
