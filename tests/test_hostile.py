@@ -643,3 +643,32 @@ def test_deny_private_in_monitor_yaml_refuses_a_loopback_feed(
     assert row["status"] == "failing"
     assert "refused by poll.deny_private" in row["last_error"]
     assert httpserver.log == []
+
+
+def test_a_resolver_that_never_answers_costs_the_fetch_its_deadline_only(
+    monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer
+) -> None:
+    # The one boundary a loopback test cannot make real: a DNS server that never answers.
+    # getaddrinfo is held for names under .stall.test; every other name resolves as usual.
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def stalling(host: str, *args: Any, **kwargs: Any) -> Any:
+        if str(host).endswith(".stall.test"):
+            release.wait(30)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", stalling)
+    httpserver.expect_request("/feed").respond_with_data(GOOD)
+    limits = replace(LIMITS, total_timeout=1.5)
+    try:
+        with Fetcher(limits) as fetcher:
+            started = time.monotonic()
+            with pytest.raises(FetchError, match=r"no complete response within 1\.5s"):
+                fetcher.fetch("http://feed.stall.test/rss")
+            assert time.monotonic() - started < limits.total_timeout + SLACK
+            # The stuck look-up holds none of the fetcher's own: the next feed is fetched.
+            url = f"http://localhost:{httpserver.port}/feed"
+            assert fetcher.fetch(url).content == GOOD
+    finally:
+        release.set()
