@@ -140,11 +140,15 @@ def serve(
         ports[h] = server.server_address[1]
         threading.Thread(target=server.serve_forever, daemon=True).start()
     ready.set()
-    switch.wait()
-    for i in range(0, len(picked), step or len(picked) + 1):
-        current[i] = version(i, 1)
-    ready.set()
-    stop.wait()
+    flipped = 0
+    while not stop.is_set():
+        if not switch.wait(0.1):
+            continue
+        switch.clear()
+        flipped ^= 1  # each switch moves every step-th feed to its other version
+        for i in range(0, len(picked), step or len(picked) + 1):
+            current[i] = version(i, flipped)
+        ready.set()
     for server in servers:
         server.shutdown()
 
@@ -206,6 +210,11 @@ def main() -> None:
     parser.add_argument("--changed", type=float, default=0.2)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--no-loop", action="store_true", help="skip the sequential loop")
+    parser.add_argument(
+        "--reader",
+        action="store_true",
+        help="also lemon24/reader, if installed (pip install reader)",
+    )
     args = parser.parse_args()
 
     step = max(1, round(1 / args.changed)) if args.changed > 0 else 0
@@ -267,6 +276,33 @@ def whole_command(urls: list[str], tmp: Path) -> tuple[Meter, str]:
     return meter, f"exit {done.returncode}: {summary[:120]}"
 
 
+def reader_cycles(
+    urls: list[str], tmp: Path, switch: Event, ready: Event
+) -> list[tuple[str, Meter, str]]:
+    """lemon24/reader on its own database, same URLs: `update_feeds(workers=4)` with every
+    feed new, then with one in five changed (the feeds switched back to their first version).
+    """
+    try:
+        from reader import make_reader
+    except ImportError:
+        return []
+    rows = []
+    peer = make_reader(str(tmp / "reader.sqlite"))
+    for url in urls:
+        peer.add_feed(url)
+    for label in ("reader: every feed new", "reader: one in five changed"):
+        if "changed" in label:
+            ready.clear()
+            switch.set()
+            ready.wait(60)
+        with Meter() as meter:
+            peer.update_feeds(workers=4, scheduled=False)  # every feed, as a cycle
+        entries = peer.get_entry_counts().total
+        rows.append((f"{label} (`update_feeds(workers=4)`)", meter, f"{entries:,} entries held"))
+    peer.close()
+    return rows
+
+
 def run(
     args: argparse.Namespace,
     urls: list[str],
@@ -316,6 +352,9 @@ def run(
             rows.append((label, meter, f"{dict(sorted(status.items()))}, {new:,} new stories"))
     store.close()
     rows.append(("`monitor poll --once` (whole command, as cycle 3)", *whole_command(urls, tmp)))
+
+    peer = reader_cycles(urls, tmp, switch, ready) if args.reader else []
+    rows.extend(peer)
 
     loop = None
     if not args.no_loop:
