@@ -27,6 +27,9 @@ import hashlib
 import io
 import multiprocessing
 import os
+import resource
+import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -137,11 +140,15 @@ def serve(
         ports[h] = server.server_address[1]
         threading.Thread(target=server.serve_forever, daemon=True).start()
     ready.set()
-    switch.wait()
-    for i in range(0, len(picked), step or len(picked) + 1):
-        current[i] = version(i, 1)
-    ready.set()
-    stop.wait()
+    flipped = 0
+    while not stop.is_set():
+        if not switch.wait(0.1):
+            continue
+        switch.clear()
+        flipped ^= 1  # each switch moves every step-th feed to its other version
+        for i in range(0, len(picked), step or len(picked) + 1):
+            current[i] = version(i, flipped)
+        ready.set()
     for server in servers:
         server.shutdown()
 
@@ -161,6 +168,13 @@ def _proc_hwm(pid: int) -> float:
     return 0.0
 
 
+def _proc_rss(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _reset_hwm(pid: int) -> None:
     with contextlib.suppress(OSError):  # Linux: 5 in clear_refs resets the peak RSS
         Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -175,13 +189,16 @@ class Meter:
     def __enter__(self) -> Meter:
         for pid in [os.getpid(), *self.children]:
             _reset_hwm(pid)
-        self.cpu0 = time.process_time() + sum(_proc_cpu(p) for p in self.children)
+        self.main0 = time.process_time()
+        self.cpu0 = self.main0 + sum(_proc_cpu(p) for p in self.children)
         self.wall0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.wall0
-        self.cpu = time.process_time() + sum(_proc_cpu(p) for p in self.children) - self.cpu0
+        main = time.process_time()
+        self.main_cpu = main - self.main0
+        self.cpu = main + sum(_proc_cpu(p) for p in self.children) - self.cpu0
         self.rss = _proc_hwm(os.getpid())
         self.rss_all = self.rss + sum(_proc_hwm(p) for p in self.children)
 
@@ -193,6 +210,11 @@ def main() -> None:
     parser.add_argument("--changed", type=float, default=0.2)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--no-loop", action="store_true", help="skip the sequential loop")
+    parser.add_argument(
+        "--reader",
+        action="store_true",
+        help="also lemon24/reader, if installed (pip install reader)",
+    )
     args = parser.parse_args()
 
     step = max(1, round(1 / args.changed)) if args.changed > 0 else 0
@@ -218,6 +240,67 @@ def main() -> None:
         stop.set()
         server.join(10)
     print(report)
+
+
+def whole_command(urls: list[str], tmp: Path) -> tuple[Meter, str]:
+    """`monitor poll --once` in a process of its own over the same feeds and database:
+    imports, a 1,000-entry feeds.yaml, the store, the parser processes, a cycle, delivery."""
+    config = tmp / "config"
+    shutil.copytree(ROOT / "config", config)
+    (config / "feeds.yaml").write_text(
+        "feeds:\n"
+        + "".join(
+            f"  - {{name: feed{i}, title: Feed {i}, url: '{url}', interval: 5m}}\n"
+            for i, url in enumerate(urls)
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    command = [sys.executable, "-m", "monitor", "--log-level", "warning", "poll", "--once"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    meter = Meter()
+    with meter:
+        done = subprocess.run(
+            [*command, "--config", str(config), "--db", str(tmp / "poll.db")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The command's own CPU and peak memory (its parser processes are its children).
+    meter.cpu = meter.main_cpu = (after.ru_utime + after.ru_stime) - (
+        before.ru_utime + before.ru_stime
+    )
+    meter.rss = meter.rss_all = after.ru_maxrss / 1024
+    summary = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+    return meter, f"exit {done.returncode}: {summary[:120]}"
+
+
+def reader_cycles(
+    urls: list[str], tmp: Path, switch: Event, ready: Event
+) -> list[tuple[str, Meter, str]]:
+    """lemon24/reader on its own database, same URLs: `update_feeds(workers=4)` with every
+    feed new, then with one in five changed (the feeds switched back to their first version).
+    """
+    try:
+        from reader import make_reader
+    except ImportError:
+        return []
+    rows = []
+    peer = make_reader(str(tmp / "reader.sqlite"))
+    for url in urls:
+        peer.add_feed(url)
+    for label in ("reader: every feed new", "reader: one in five changed"):
+        if "changed" in label:
+            ready.clear()
+            switch.set()
+            ready.wait(60)
+        with Meter() as meter:
+            peer.update_feeds(workers=4, scheduled=False)  # every feed, as a cycle
+        entries = peer.get_entry_counts().total
+        rows.append((f"{label} (`update_feeds(workers=4)`)", meter, f"{entries:,} entries held"))
+    peer.close()
+    return rows
 
 
 def run(
@@ -254,6 +337,7 @@ def run(
         children = [
             p.pid for p in multiprocessing.active_children() if p.pid and p.pid != server_pid
         ]
+        at_start = _proc_rss(os.getpid()), sum(_proc_rss(p) for p in children)
         for label in ("cycle 1 (every feed new)", "cycle 2 (one in five changed)", "cycle 3"):
             if label.startswith("cycle 2"):
                 ready.clear()
@@ -267,6 +351,10 @@ def run(
             new = sum(r.new_stories for r in results)
             rows.append((label, meter, f"{dict(sorted(status.items()))}, {new:,} new stories"))
     store.close()
+    rows.append(("`monitor poll --once` (whole command, as cycle 3)", *whole_command(urls, tmp)))
+
+    peer = reader_cycles(urls, tmp, switch, ready) if args.reader else []
+    rows.extend(peer)
 
     loop = None
     if not args.no_loop:
@@ -277,15 +365,26 @@ def run(
     out = io.StringIO()
     print(
         f"{len(urls)} feeds on {args.hosts} loopback addresses, {args.workers} requests at "
-        f"once, 2 per host; {os.cpu_count()} cores; Python {sys.version.split()[0]}\n",
+        f"once, 2 per host; {os.cpu_count()} cores; Python {sys.version.split()[0]}; "
+        f"load average {os.getloadavg()[0]:.1f}\n",
         file=out,
     )
-    print("| run | wall | CPU | peak RSS (main / with parsers) | vs loop | what |", file=out)
+    print(
+        f"resident at start (imports, rules, store, parsers started): "
+        f"{at_start[0]:.0f} MB, parsers {at_start[1]:.0f} MB\n",
+        file=out,
+    )
+    print(
+        "| run | wall | CPU (of it in the main process) | peak RSS (main / with parsers) "
+        "| vs loop | what |",
+        file=out,
+    )
     print("|---|---|---|---|---|---|", file=out)
     for label, m, what in rows:
         ratio = f"{loop.wall / m.wall:.1f}x" if loop is not None else "-"
         print(
-            f"| {label} | {m.wall:.2f} s | {m.cpu:.2f} s | {m.rss:.0f} / {m.rss_all:.0f} MB "
+            f"| {label} | {m.wall:.2f} s | {m.cpu:.2f} s ({m.main_cpu:.2f} s) "
+            f"| {m.rss:.0f} / {m.rss_all:.0f} MB "
             f"| {ratio} | {what} |",
             file=out,
         )

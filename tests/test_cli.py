@@ -18,9 +18,13 @@ def feed_file(path: Path, count: int, title: str = "Misrata report") -> Path:
     return path
 
 
+# Numbered "Misrata report N" items are one event to the clusterer; these tests count stories.
+NO_CLUSTERS = "clusters: {enabled: false}\n"
+
+
 def config_with_feed(make_config: MakeConfig, feed: Path, monitor: str = "channels: {}\n") -> Path:
     return make_config(
-        monitor=monitor,
+        monitor=NO_CLUSTERS + monitor,
         feeds=f"feeds:\n  - {{name: wire, title: Wire, url: '{feed}'}}\n",
         rules={"r.yaml": "rules:\n  - {id: misrata, query: Misrata, channels: [console]}\n"},
     )

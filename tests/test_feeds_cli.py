@@ -39,8 +39,9 @@ def test_feeds_shows_each_feeds_health_and_where_it_moved(
 ) -> None:
     httpserver.expect_request("/wire").respond_with_data(FEED)
     httpserver.expect_request("/old").respond_with_data(
-        b"", status=301, headers={"Location": "/wire"}
+        b"", status=301, headers={"Location": "/moved"}
     )
+    httpserver.expect_request("/moved").respond_with_data(FEED.replace(b"w1", b"m1"))
     httpserver.expect_request("/gone").respond_with_data(b"", status=410)
     httpserver.expect_request("/broken").respond_with_data(b"", status=500)
     feeds = "feeds:\n" + "".join(
@@ -64,7 +65,7 @@ def test_feeds_shows_each_feeds_health_and_where_it_moved(
         "broken": "failing",
         "later": "failing",  # nothing listens on port 9
     }
-    assert rows["old"]["moved_to"] == httpserver.url_for("/wire")
+    assert rows["old"]["moved_to"] == httpserver.url_for("/moved")
     assert rows["broken"]["last_error"] == "HTTP 500 INTERNAL SERVER ERROR"
     assert rows["broken"]["failures"] == 1
     assert rows["wire"]["last_success_at"] is not None
@@ -73,7 +74,7 @@ def test_feeds_shows_each_feeds_health_and_where_it_moved(
 
     text = run_cli("feeds", "--config", str(config), "--db", str(db)).stdout
     line = next(x for x in text.splitlines() if x.startswith("old "))
-    assert f"moved to {httpserver.url_for('/wire')}" in line
+    assert f"moved to {httpserver.url_for('/moved')}" in line
     assert "error: HTTP 500" in next(x for x in text.splitlines() if x.startswith("broken "))
 
 

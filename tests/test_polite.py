@@ -21,7 +21,7 @@ from werkzeug import Response
 from monitor.feeds.fetch import Fetcher, FetchLimits
 from monitor.feeds.parse import parse_feed
 from monitor.feeds.policy import FeedHealth, PollPolicy
-from monitor.models import Feed, ParsedFeed, PollStatus
+from monitor.models import Feed, ParsedFeed, PollStatus, Story
 from monitor.pipeline.poll import Poller
 from monitor.rules import parse_query
 from monitor.rules.matcher import Matcher, Rule
@@ -344,4 +344,31 @@ def test_a_cycles_poll_records_are_written_together(
         assert all(s.last_status == "ok" for s in store.feed_statuses())
     finally:
         Counting.pause = 0.15
+        store.close()
+
+
+def test_only_items_not_in_the_feeds_last_document_reach_the_store(
+    httpserver: HTTPServer, tmp_path: Path, fetcher: Fetcher
+) -> None:
+    class Asking(SQLiteStore):
+        asked: ClassVar[list[list[str]]] = []
+
+        def unseen(self, stories: Sequence[Story]) -> list[Story]:
+            self.asked.append([s.guid for s in stories])
+            return super().unseen(stories)
+
+    bodies = [rss("a", "b", "c"), rss("d", "a", "b", "c"), rss("e", "d", "a", "b")]
+    httpserver.expect_request("/f").respond_with_handler(
+        lambda _r: Response(bodies.pop(0), mimetype="application/rss+xml")
+    )
+    feed = Feed("f", httpserver.url_for("/f"), "F", 60)
+    store = Asking(tmp_path / "m.db")
+    store.sync_feeds([feed])
+    try:
+        poller = make_poller(store, fetcher, Clock())
+        new = [poller.poll([feed])[0].new_stories for _ in range(3)]
+        assert new == [3, 1, 1]
+        # The store is asked about each item once, when it first appears in the feed.
+        assert store.asked == [["a", "b", "c"], ["d"], ["e"]]
+    finally:
         store.close()

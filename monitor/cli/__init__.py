@@ -30,11 +30,14 @@ from monitor.cli.output import (
     when,
 )
 from monitor.cli.wiring import (
+    delivering_meanwhile,
     load_checked,
     make_fetcher,
     open_store,
     pipeline_for,
+    reloader,
     setup_logging,
+    total,
 )
 from monitor.config import load_config, load_rules, parse_duration, rules_schema
 from monitor.delivery.channels import Notifier, build_channels
@@ -99,7 +102,8 @@ def run(config_dir: str, db: str | None) -> None:
     config = load_checked(config_dir, strict=True)
     with pipeline_for(config, db) as pipeline:
         poll = config.settings.poll
-        Daemon(pipeline, config.feeds, tick=poll.tick, workers=poll.workers).run()
+        reload = reloader(config_dir, pipeline)
+        Daemon(pipeline, config.feeds, tick=poll.tick, workers=poll.workers, reload=reload).run()
 
 
 @cli.command()
@@ -112,8 +116,10 @@ def poll(config_dir: str, db: str | None, once: bool) -> None:
     """
     config = load_checked(config_dir, strict=True)
     with pipeline_for(config, db) as pipeline:
-        results = pipeline.poll(config.feeds, workers=config.settings.poll.workers)
-        report = pipeline.deliver()
+        # Alerts go out as feeds are stored, not after the slowest feed's deadline.
+        with delivering_meanwhile(pipeline) as passes:
+            results = pipeline.poll(config.feeds, workers=config.settings.poll.workers)
+        report = total([*passes, pipeline.deliver()])
     errors = [r for r in results if r.status is PollStatus.ERROR]
     new = sum(r.new_stories for r in results)
     # "Sent" means it left this machine: console output is counted as printed, apart.

@@ -5,7 +5,8 @@ the store, the fetcher and the pipeline with its channels, so `run`, `poll`, `re
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -20,8 +21,10 @@ from monitor.errors import ConfigError, Problem, StoreError
 from monitor.feeds.fetch import Fetcher, FetchLimits
 from monitor.feeds.policy import PollPolicy
 from monitor.feeds.workers import ParsePool
-from monitor.pipeline import Pipeline, utcnow
+from monitor.models import Feed
+from monitor.pipeline import DeliveryReport, Pipeline, utcnow
 from monitor.pipeline.poll import rebuild_clusters
+from monitor.pipeline.reload import apply_to_poller, load_for_reload
 from monitor.rules import Matcher
 from monitor.store import Store
 from monitor.store.sqlite import SQLiteStore
@@ -176,6 +179,57 @@ def cluster_index(config: Config, store: Store) -> ClusterIndex | None:
         return None
     window = timedelta(seconds=settings.window)
     return rebuild_clusters(store, utcnow(), ClusterConfig(window=window))
+
+
+@contextmanager
+def delivering_meanwhile(pipeline: Pipeline, every: float = 1.0) -> Iterator[list[DeliveryReport]]:
+    """Delivery passes every `every` seconds while the body runs (a `poll --once` cycle), so
+    alerts go out while a hung feed is still being fetched; the passes' reports are yielded."""
+    reports: list[DeliveryReport] = []
+    done = threading.Event()
+
+    def deliver() -> None:
+        while not done.wait(every):
+            try:
+                reports.append(pipeline.deliver(stop=done))
+            except Exception:
+                log.exception("delivery pass failed; trying again")
+
+    thread = threading.Thread(target=deliver, name="deliver", daemon=True)
+    thread.start()
+    try:
+        yield reports
+    finally:
+        done.set()
+        thread.join()
+
+
+def total(reports: list[DeliveryReport]) -> DeliveryReport:
+    """The passes' reports added up."""
+    return sum(reports, DeliveryReport())
+
+
+def reloader(config_dir: str, pipeline: Pipeline) -> Callable[[], list[Feed] | None]:
+    """What SIGHUP runs: read the configuration again and, if it has no error, put it in
+    place in the running pipeline (feeds, rules, routes, channels and their policies);
+    None when it is refused, every problem logged at path:line:col."""
+
+    def reload() -> list[Feed] | None:
+        result = load_for_reload(config_dir)
+        if result.config is None:
+            return None
+        config = result.config
+        feeds = apply_to_poller(pipeline.poller, config)
+        pipeline.poller.routes = tuple(routes_of(config))
+        pipeline.poller.rule_tags = dict(config.rule_tags)
+        channels = build_channels(config.channels, os.environ)
+        delivery = pipeline.delivery
+        delivery.policies = channel_policies(config, channels)
+        delivery.digest_only = frozenset(config.digest_only)
+        delivery.notifier = Notifier(channels, delivery.notifier.console, delivery.notifier.http)
+        return feeds
+
+    return reload
 
 
 @contextmanager

@@ -17,6 +17,8 @@ import socket
 import stat
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,28 @@ class _BoundedStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+# getaddrinfo has no timeout of its own: a resolver that never answers would hold a fetch
+# past its deadline. Look-ups run here and are waited for only as long as the deadline
+# allows; one stuck look-up holds one of these threads, never a fetch.
+_RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
+
+
+def _resolve(host: str, port: int, timeout: float | None) -> list[str]:
+    """The addresses `host` resolves to, in the resolver's order, each once."""
+    try:
+        return [str(ipaddress.ip_address(host.strip("[]")))]  # a literal needs no look-up
+    except ValueError:
+        pass
+    future = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = future.result(timeout=timeout)
+    except FutureTimeout:
+        raise httpcore.ConnectTimeout(f"no answer resolving {host}") from None
+    except socket.gaierror as e:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {e.strerror}") from e
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """httpcore's network backend with the address policy and the deadline: resolves the
     host itself, refuses what the policy refuses, connects to an allowed address."""
@@ -150,11 +174,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as e:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {e.strerror}") from e
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        addresses = _resolve(host, port, bounded)
         refusals = [(a, self.policy.refusal(a.split("%", 1)[0])) for a in addresses]
         allowed = [a for a, why in refusals if why is None]
         if not allowed:

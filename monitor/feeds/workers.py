@@ -17,6 +17,7 @@ import os
 import resource
 import signal
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -38,10 +39,21 @@ class _OverTime(BaseException):
 
 
 def _limit_memory(memory_bytes: int) -> None:
-    """Run in each worker process as it starts: cap its address space."""
+    """Run in each worker process as it starts: cap its address space, and leave with the
+    daemon."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    parent = os.getppid()
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    # A daemon killed with SIGKILL cannot stop its workers; orphaned, they would hold its
+    # stdout and stderr (the journal's pipe) open and keep their memory.
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _on_alarm(_signum: int, _frame: FrameType | None) -> None:

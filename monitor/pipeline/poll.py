@@ -159,6 +159,10 @@ class Poller:
         self.on_health = on_health
         self._pending: list[PollRecord] = []
         self._flushed = time.monotonic()
+        # Per feed, the guids (as hashes) of its last document ingested: a story among them
+        # was checked against the store then, and a repeat of a feed's own guid is a repeat
+        # (dedupe.is_repeat), so in a steady cycle only the new items reach the store.
+        self._known: dict[str, frozenset[int]] = {}
 
     @property
     def retry_after_error(self) -> float:
@@ -328,12 +332,15 @@ class Poller:
         # alerts (a crash between the two would lose them for good).
         items: list[NewStory] = []
         backlog: set[int] = set()
-        unseen = self.store.unseen(parsed.stories)
-        self._retitle(feed, parsed.stories, unseen, now)
+        # Only items new to this feed (or re-titled) since its last poll reach the store.
+        known = self._known.get(feed.name, frozenset())
+        fresh = [s for s in parsed.stories if hash((s.guid, s.title)) not in known]
+        unseen = self.store.unseen(fresh) if fresh else []
+        self._retitle(feed, fresh, unseen, now)
         clusters = self._place(unseen, now)
         # A rule alerts once per event and channel: what the events' earlier stories (and
         # this batch, as it goes) already told each channel.
-        told = self.store.alerted_rules({c for c in clusters if c is not None})
+        told = self.store.alerted_rules({c for c in clusters if c is not None}) if unseen else {}
         for story, cluster in zip(unseen, clusters, strict=True):
             matches = tuple(self.matcher.match(story))
             already = told.setdefault(cluster, {}) if cluster is not None else {}
@@ -381,6 +388,7 @@ class Poller:
                 plural(old, "matching story", "matching stories"),
             )
         alerts = sum(s.alerts for s in added)
+        self._known[feed.name] = frozenset(hash((s.guid, s.title)) for s in parsed.stories)
         # A malformed but readable feed keeps its warning where `monitor feeds` shows it.
         self._record(fetched, PollStatus.OK, parsed.warning)
         log.log(
