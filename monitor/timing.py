@@ -7,6 +7,8 @@ schedule instead of polling everything at once.
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 ALERT_RETRY_FIRST = 30.0  # seconds before the second attempt
@@ -41,3 +43,25 @@ def gives_up(
 ) -> bool:
     """Whether a failed attempt (the `attempts`-th) is the last: too many, or too late."""
     return attempts >= max_attempts or too_old(created_at, now, max_age)
+
+
+def alert_delay(
+    published: datetime | None, first_seen: datetime | None, sent: datetime
+) -> float | None:
+    """Seconds from a story's publication to its alert leaving: the desk's wait. From when
+    it was first seen when the feed gave no date, or a date after it was seen (a wrong
+    time zone); None when neither is known."""
+    start = (
+        published
+        if published is not None and (first_seen is None or published <= first_seen)
+        else first_seen
+    )
+    if start is None:
+        return None
+    return max(0.0, (sent - start).total_seconds())
+
+
+def median_delay(delays: Iterable[float | None]) -> float | None:
+    """The median of the known delays, or None when there are none."""
+    known = [d for d in delays if d is not None]
+    return statistics.median(known) if known else None

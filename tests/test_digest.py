@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from monitor.cli.wiring import health_notices
 from monitor.delivery.channels import Notifier, build_channels
 from monitor.delivery.policy import Budget, ChannelPolicy, parse_quiet_hours
 from monitor.delivery.render import render_digest
 from monitor.delivery.route import Route
 from monitor.feeds.fetch import Fetcher
+from monitor.feeds.policy import PollPolicy
 from monitor.models import (
     Alert,
     AlertStatus,
@@ -393,3 +396,37 @@ def test_check_refuses_a_route_to_an_unknown_channel(
     out = run_cli("check", "--config", str(config))
     assert out.exit_code != 0
     assert "monitor.yaml:2:" in out.output and "route: unknown channel 'duty-editor'" in out.output
+
+
+def test_the_operators_channel_hears_once_when_a_feed_turns_unhealthy_and_recovers(
+    tmp_path: Path, backend: Store
+) -> None:
+    feed_file = tmp_path / "f.xml"
+    feeds = [Feed("wire", str(feed_file), "Wire", 60)]
+    backend.sync_feeds(feeds)
+    notifier = Recorder()
+    p = Pipeline(
+        store=backend,
+        fetcher=Fetcher(),
+        matcher=Matcher([]),
+        notifier=notifier,
+        poll_policy=PollPolicy(unhealthy_after=2),
+    )
+    p.poller.on_health = health_notices(p, "ops")
+
+    def told() -> list[str]:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(notifier.sent) < expected:
+            time.sleep(0.01)
+        return [m.body for c, m in notifier.sent if c == "ops"]
+
+    expected = 0
+    for _ in range(3):  # missing file: failing, unhealthy (told), still unhealthy
+        p.poll(feeds)
+    expected = 1
+    [unhealthy] = told()
+    assert unhealthy.startswith("Feed wire (") and " is unhealthy: " in unhealthy
+    feed_file.write_text('<rss version="2.0"><channel><title>W</title></channel></rss>')
+    p.poll(feeds)
+    expected = 2
+    assert told()[1] == f"Feed wire ({feed_file}) recovered after being unhealthy."

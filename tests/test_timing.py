@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.timing import alert_backoff, gives_up, interrupted, too_old
+from monitor.timing import (
+    alert_backoff,
+    alert_delay,
+    gives_up,
+    interrupted,
+    median_delay,
+    too_old,
+)
+
+T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -62,3 +71,24 @@ def test_interrupted(claimed: datetime | None, interrupted_: bool, why: str) -> 
 )
 def test_gives_up(attempts: int, age: timedelta, final: bool) -> None:
     assert gives_up(attempts, NOW - age, NOW, max_attempts=10, max_age=24 * HOUR) is final
+
+
+@pytest.mark.parametrize(
+    ("published", "first_seen", "sent", "delay"),
+    [
+        (T0, T0 + timedelta(minutes=3), T0 + timedelta(minutes=4), 240.0),
+        (None, T0, T0 + timedelta(seconds=30), 30.0),
+        (T0 + timedelta(hours=5), T0, T0 + timedelta(minutes=1), 60.0),  # a future date
+        (None, None, T0, None),
+        (T0, None, T0 - timedelta(seconds=5), 0.0),  # clocks disagree: never negative
+    ],
+)
+def test_alert_delay_counts_from_publication(
+    published: datetime | None, first_seen: datetime | None, sent: datetime, delay: float | None
+) -> None:
+    assert alert_delay(published, first_seen, sent) == delay
+
+
+def test_median_delay_ignores_unknowns() -> None:
+    assert median_delay([60.0, None, 180.0, 120.0]) == 120.0
+    assert median_delay([None]) is None

@@ -78,10 +78,11 @@ def feeds(ctx: click.Context, config_dir: str, db: str | None, as_json: bool) ->
         moved = f"  moved to {s.moved_to}" if s.moved_to else ""
         error = f"  error: {s.last_error}" if s.last_error and s.failures else ""
         warning = f"  warning: {s.last_error}" if s.last_error and not s.failures else ""
+        delay = f"  alerts {s.alert_delay / 60:.0f} min after publication" if s.alert_delay else ""
         click.echo(
             f"{s.name:<20} {status:<12} ok {when(s.last_success_at)}  "
             f"next {when(s.next_poll_at)}  {s.failures} failures  "
-            f"{s.items_per_day:g}/day  {s.url}{moved}{error}{warning}"
+            f"{s.items_per_day:g}/day{delay}  {s.url}{moved}{error}{warning}"
         )
 
 

@@ -19,11 +19,11 @@ from monitor.delivery.policy import ChannelPolicy, parse_budget, parse_quiet_hou
 from monitor.delivery.route import Route
 from monitor.errors import ConfigError, Problem, StoreError
 from monitor.feeds.fetch import Fetcher, FetchLimits
-from monitor.feeds.policy import PollPolicy
+from monitor.feeds.policy import FeedHealth, PollPolicy
 from monitor.feeds.workers import ParsePool
 from monitor.models import Feed
 from monitor.pipeline import DeliveryReport, Pipeline, utcnow
-from monitor.pipeline.poll import rebuild_clusters
+from monitor.pipeline.poll import HealthHook, rebuild_clusters
 from monitor.pipeline.reload import apply_to_poller, load_for_reload
 from monitor.rules import Matcher
 from monitor.store import Store
@@ -209,6 +209,20 @@ def total(reports: list[DeliveryReport]) -> DeliveryReport:
     return sum(reports, DeliveryReport())
 
 
+def health_notices(pipeline: Pipeline, channel: str) -> HealthHook:
+    """What the poll job calls when a feed turns unhealthy or gone, or recovers: one notice
+    to the operators' channel."""
+
+    def tell(feed: Feed, old: FeedHealth, new: FeedHealth, error: str | None) -> None:
+        if new is FeedHealth.OK:
+            text = f"Feed {feed.name} ({feed.url}) recovered after being {old}."
+        else:
+            text = f"Feed {feed.name} ({feed.url}) is {new}: {error or 'no reason given'}."
+        pipeline.delivery.tell(channel, text)
+
+    return tell
+
+
 def reloader(config_dir: str, pipeline: Pipeline) -> Callable[[], list[Feed] | None]:
     """What SIGHUP runs: read the configuration again and, if it has no error, put it in
     place in the running pipeline (feeds, rules, routes, channels and their policies);
@@ -267,6 +281,9 @@ def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
                 per_host=config.settings.poll.per_host,
                 clusters=cluster_index(config, store),
             )
+            health = config.settings.poll.health_channel
+            if health is not None:
+                pipeline.poller.on_health = health_notices(pipeline, health)
             # Holding the writer lock now: every open claim is older than this process.
             pipeline.recover(started)
             yield pipeline

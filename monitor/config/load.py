@@ -201,6 +201,8 @@ def load_config(directory: Path | str, env: Mapping[str, str] | None = None) -> 
         raise ConfigError(monitor_problems + feed_problems + rule_problems)
     route_problems = _route_problems(directory, settings, data)
     routed |= {c for r in settings.routes for c in r.channels}
+    if settings.poll.health_channel is not None:
+        routed.add(settings.poll.health_channel)
     # A rule that failed to load may well use a channel: "unused" would be a false lead.
     rules_complete = not any(p.is_error for p in rule_problems)
     channel_problems = _channel_warnings(
@@ -234,6 +236,16 @@ def _route_problems(directory: Path, settings: MonitorFile, data: Any) -> list[P
                         f"{', '.join(sorted(known))}",
                     )
                 )
+    health = settings.poll.health_channel
+    if health is not None and health not in known:
+        problems.append(
+            Problem(
+                path,
+                *position(data["poll"], "health_channel", of_value=True),
+                f"poll.health_channel: unknown channel {health!r}; channels are "
+                f"{', '.join(sorted(known))}",
+            )
+        )
     return problems
 
 

@@ -92,6 +92,9 @@ class PollSettings(_Strict):
     parse_workers: int = Field(default=0, ge=0, le=64)  # processes; 0: one per core
     parse_timeout: Duration = 20.0  # one document's parse, at most
     parse_memory_mb: int = Field(default=1024, ge=128)  # each parser process's address space
+    # The operators' channel: told once when a feed turns unhealthy or gone, once when it
+    # recovers. None: the log only.
+    health_channel: str | None = None
     # A story published longer ago than this is stored as seen but not alerted (a new
     # feed's backlog); feeds.yaml's `backlog: alert` turns that off for one feed.
     max_age: Duration = 86400.0

@@ -303,6 +303,20 @@ class Deliverer:
             noticed=noticed is not None and noticed >= since,
         )
 
+    def tell(self, channel: str, text: str) -> None:
+        """Send a word from monitor itself (a feed's health, say) to a channel, in a thread
+        of its own so the caller never waits for the service. Failures are logged."""
+
+        def send() -> None:
+            try:
+                kind = self.notifier.kind(channel)
+                timeout = self.policy(channel).timeout
+                self.notifier.send(channel, render_notice(text, kind), timeout=timeout)
+            except Exception as e:
+                log.warning("channel=%s notice not sent (%s): %s", channel, e, text)
+
+        threading.Thread(target=send, name=f"notice:{channel}", daemon=True).start()
+
     def _tell_rate_limit(self, policy: ChannelPolicy, now: datetime) -> None:
         """Tell the desk once that the rate limit was reached; the notice is not an alert
         and does not count against the budget."""

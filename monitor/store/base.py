@@ -53,6 +53,7 @@ class FeedStatus:
     moved_to: str | None = None  # the URL a permanent redirect (301, 308) moved it to
     last_success_at: datetime | None = None
     items_per_day: float = 0.0  # stories stored over the last 7 days, per day
+    alert_delay: float | None = None  # median seconds, publication to alert, over a day
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from monitor.models import (
     Story,
 )
 from monitor.store.base import ClusterSummary, DueFeed, FeedStatus, PollRecord
-from monitor.timing import interrupted
+from monitor.timing import alert_delay, interrupted, median_delay
 
 # The states `hold_alert` may put an alert in: out of the queue, not done.
 _OUT_OF_QUEUE = frozenset({AlertStatus.HELD, AlertStatus.DIGEST, AlertStatus.MUTED})
@@ -370,8 +370,19 @@ class MemoryStore:
 
     def feed_statuses(self, now: datetime | None = None) -> list[FeedStatus]:
         week_ago = (now or datetime.now(UTC)) - timedelta(days=7)
+        day_ago = (now or datetime.now(UTC)) - timedelta(days=1)
         with self._lock:
             self._check_open()
+            seen = {s.id: s.first_seen for s in self._stories}
+            delays: dict[str, list[float | None]] = {}
+            for r in self._alerts.values():
+                a = r.alert
+                done = a.status in (AlertStatus.SENT, AlertStatus.PRINTED)
+                if done and a.sent_at is not None and a.sent_at >= day_ago:
+                    first_seen = seen.get(a.story_id or 0)
+                    delays.setdefault(a.story.feed, []).append(
+                        alert_delay(a.story.published, first_seen, a.sent_at)
+                    )
             return [
                 FeedStatus(
                     name=name,
@@ -396,6 +407,7 @@ class MemoryStore:
                         / 7.0,
                         1,
                     ),
+                    alert_delay=median_delay(delays.get(name, [])),
                 )
                 for name, row in sorted(self._feeds.items())
             ]

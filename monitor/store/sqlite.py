@@ -40,6 +40,7 @@ from monitor.models import (
 )
 from monitor.store.base import ClusterSummary, DueFeed, FeedStatus, PollRecord
 from monitor.store.schema import APPLICATION_ID, foreign, insert_keys, migrations
+from monitor.timing import alert_delay, median_delay
 
 # The states `hold_alert` may put an alert in: out of the queue, not done.
 _OUT_OF_QUEUE = frozenset({AlertStatus.HELD, AlertStatus.DIGEST, AlertStatus.MUTED})
@@ -678,6 +679,19 @@ class SQLiteStore:
                FROM feeds f ORDER BY f.name""",
             [week_ago],
         ).fetchall()
+        delays: dict[str, list[float | None]] = {}
+        day_ago = _iso((now or datetime.now(UTC)) - timedelta(days=1))
+        for feed, published, first_seen, sent_at in self.db.execute(
+            """SELECT s.feed, s.published, s.first_seen, a.sent_at FROM alerts a
+               JOIN stories s ON s.id = a.story_id
+               WHERE a.status IN ('sent', 'printed') AND a.sent_at >= ?""",
+            [day_ago],
+        ).fetchall():
+            sent = _dt(sent_at)
+            if sent is not None:
+                delays.setdefault(feed, []).append(
+                    alert_delay(_dt(published), _dt(first_seen), sent)
+                )
         return [
             FeedStatus(
                 r[0],
@@ -694,6 +708,7 @@ class SQLiteStore:
                 moved_to=r[11],
                 last_success_at=_dt(r[12]),
                 items_per_day=round(r[13] / 7.0, 1),
+                alert_delay=median_delay(delays.get(r[0], [])),
             )
             for r in rows
         ]
