@@ -138,6 +138,7 @@ class PlannedAlert:
 
     channel: str
     matches: tuple[Match, ...]
+    follow_up: str | None = None  # why a story of an event alerted again ("reported by 5 outlets")
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ class Alert:
     story_id: int | None = None
     cluster_id: int | None = None
     also: tuple[str, ...] = ()  # the other outlets that carry its story's event
+    follow_up: str | None = None  # set on an event's follow-up alert: why it came
 
     @property
     def terms(self) -> tuple[str, ...]:

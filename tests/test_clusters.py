@@ -154,3 +154,44 @@ def test_clustering_can_be_turned_off(
     args = ("--config", str(config), "--db", str(tmp_path / "m.db"))
     assert run_cli("poll", "--once", *args).exit_code == 0
     assert len(rows(run_cli, "alerts", *args)) == 3
+
+
+def test_an_event_reaching_escalate_at_outlets_sends_one_follow_up(
+    make_config: MakeConfig, run_cli: RunCli, tmp_path: Path
+) -> None:
+    files = write_feeds(tmp_path, CLASHES[:2])
+    feeds = "".join(
+        f"  - {{name: {n}, title: {TITLES[n]}, url: '{p}', backlog: alert}}\n"
+        for n, p in files.items()
+    )
+    config = make_config(
+        feeds=f"feeds:\n{feeds}",
+        rules={
+            "r.yaml": "rules:\n  - {id: libya, name: Libya, query: 'Libya OR Libyan', "
+            "channels: [console], escalate_at: 3}\n"
+        },
+    )
+    args = ("--config", str(config), "--db", str(tmp_path / "m.db"))
+    assert run_cli("poll", "--once", *args).exit_code == 0
+    assert len(rows(run_cli, "alerts", *args)) == 1  # two outlets: one alert
+    write_feeds(tmp_path, CLASHES)  # Le Monde makes three
+    third = run_cli("poll", "--once", *args)
+    assert third.exit_code == 0, third.output
+    assert "Follow-up: now reported by 3 outlets" in third.stdout
+    alerts = rows(run_cli, "alerts", *args)
+    assert len(alerts) == 2 and alerts[0]["title"] == CLASHES[2][2]
+    assert len({a["cluster"] for a in alerts}) == 1
+    # A fourth report of the event, from an outlet already counted: nothing more.
+    write_feeds(
+        tmp_path,
+        [
+            *CLASHES,
+            (
+                *CLASHES[2][:2],
+                "Libya: Tripoli airport shut as rival militias clash",
+                "Clashes between armed groups in Tripoli closed the capital airport.",
+            ),
+        ],
+    )
+    assert run_cli("poll", "--once", *args).exit_code == 0
+    assert len(rows(run_cli, "alerts", *args)) == 2

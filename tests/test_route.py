@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.delivery.route import Route, Routing, is_backlog, route
+from monitor.delivery.route import (
+    Route,
+    Routing,
+    escalations,
+    is_backlog,
+    route,
+    with_follow_ups,
+)
 from monitor.models import BacklogPolicy, Match, PlannedAlert, Story
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -106,3 +113,32 @@ def test_routes_add_channels_by_severity_and_tags() -> None:
         PlannedAlert("duty", (urgent,)),
         PlannedAlert("africa", (normal,)),
     )
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (1, 2, {}),
+        (2, 3, {"slack": ["r1"], "email": ["r1"]}),
+        (3, 4, {}),  # crossed already: once
+        (2, 5, {"slack": ["r1"], "email": ["r1", "r2"]}),
+        (3, 3, {}),  # an outlet already counted
+    ],
+)
+def test_escalations_fire_once_when_the_outlet_count_crosses(
+    before: int, after: int, expected: dict[str, list[str]]
+) -> None:
+    told = {"slack": {"r1"}, "email": {"r1", "r2"}}
+    assert escalations(told, {"r1": 3, "r2": 5}, outlets_before=before, outlets_after=after) == (
+        expected
+    )
+
+
+def test_follow_ups_join_a_storys_alert_on_the_same_channel() -> None:
+    planned = (PlannedAlert("slack", (TWO,)),)
+    merged = with_follow_ups(planned, {"slack": [ONE], "email": [ONE]}, "now reported by 3")
+    assert merged == (
+        PlannedAlert("slack", (TWO, ONE), "now reported by 3"),
+        PlannedAlert("email", (ONE,), "now reported by 3"),
+    )
+    assert with_follow_ups(planned, {}, "x") == planned

@@ -236,6 +236,7 @@ def reloader(config_dir: str, pipeline: Pipeline) -> Callable[[], list[Feed] | N
         feeds = apply_to_poller(pipeline.poller, config)
         pipeline.poller.routes = tuple(routes_of(config))
         pipeline.poller.rule_tags = dict(config.rule_tags)
+        pipeline.poller.escalate_at = dict(config.escalate_at)
         channels = build_channels(config.channels, os.environ)
         delivery = pipeline.delivery
         delivery.policies = channel_policies(config, channels)
@@ -280,6 +281,7 @@ def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
                 parse=parse_pool.parse,
                 per_host=config.settings.poll.per_host,
                 clusters=cluster_index(config, store),
+                escalate_at=config.escalate_at,
             )
             health = config.settings.poll.health_channel
             if health is not None:

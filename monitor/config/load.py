@@ -45,6 +45,7 @@ class Config:
     places: dict[str, PlaceNames] = field(default_factory=dict)
     rule_tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
     digest_only: frozenset[str] = frozenset()
+    escalate_at: dict[str, int] = field(default_factory=dict)  # rule id → outlets
 
     @property
     def errors(self) -> list[Problem]:
@@ -217,6 +218,7 @@ def load_config(directory: Path | str, env: Mapping[str, str] | None = None) -> 
         rule_set.places,
         rule_set.tags,
         frozenset(rule_set.digest_only),
+        rule_set.escalate_at,
     )
 
 

@@ -45,6 +45,7 @@ class RuleSet:
     problems: list[Problem] = field(default_factory=list)
     tags: dict[str, tuple[str, ...]] = field(default_factory=dict)  # rule id → its tags
     digest_only: set[str] = field(default_factory=set)  # ids of the digest-only rules
+    escalate_at: dict[str, int] = field(default_factory=dict)  # rule id → outlets
 
 
 def _load_rules(directory: Path, channels: Sequence[str] | None) -> RuleSet:
@@ -100,6 +101,8 @@ def _load_rule_files(files: Sequence[Path], channels: Sequence[str] | None) -> R
                 found.tags[rule.id] = tuple(settings.tags)
                 if settings.digest_only:
                     found.digest_only.add(rule.id)
+                if settings.escalate_at is not None:
+                    found.escalate_at[rule.id] = settings.escalate_at
                 where[rule.id] = (reader.shown, *position(entry, "query", of_value=True))
         found.problems.extend(reader.problems)
     # The presearcher's own test, without building its index (the pipeline builds that once).

@@ -238,6 +238,11 @@ class RuleSettings(_Strict):
     digest_only: bool = Field(
         default=False, description="its alerts wait for each channel's digest, never sent alone"
     )
+    escalate_at: int | None = Field(
+        default=None,
+        ge=2,
+        description="one follow-up alert when the story's event is carried by this many outlets",
+    )
     tests: RuleTests = RuleTests()
 
 

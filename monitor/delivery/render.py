@@ -193,14 +193,17 @@ def lead_rule(alert: Alert) -> str:
 
 
 def subject(alert: Alert) -> str:
-    """The email subject: `[monitor] <rule name>: <headline>`, one line, under 200 chars."""
-    head = f"[monitor] {lead_rule(alert)}: "
+    """The email subject: `[monitor] <rule name>: <headline>`, one line, under 200 chars;
+    a follow-up says so."""
+    follow = f" (follow-up: {alert.follow_up})" if alert.follow_up else ""
+    head = f"[monitor] {lead_rule(alert)}{follow}: "
     return head + truncate(headline(alert), 200 - len(head))
 
 
 def render_text(alert: Alert, *, now: datetime | None = None) -> Message:
     """Plain text, for the console and for channels that take no markup."""
-    lines = [
+    lines = [f"Follow-up: {alert.follow_up}"] if alert.follow_up else []
+    lines += [
         headline(alert),
         f"{one_line(alert.outlet)} · {_published(alert, now)}",
         alert.story.link or "(no link)",
@@ -242,7 +245,11 @@ def slack_payload(alert: Alert, *, now: datetime | None = None) -> dict[str, Any
         if link
         else {"type": "text", "text": title, "style": style}
     )
-    blocks: list[dict[str, Any]] = [
+    blocks: list[dict[str, Any]] = []
+    if alert.follow_up:  # our words: "now reported by 5 outlets"
+        follow = {"type": "context", "elements": [_label(f"*Follow-up:* {alert.follow_up}")]}
+        blocks.append(follow)
+    blocks += [
         {"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [head]}]},
         {
             "type": "context",
@@ -265,6 +272,8 @@ def slack_payload(alert: Alert, *, now: datetime | None = None) -> dict[str, Any
     if text:
         blocks.append({"type": "section", "text": _plain(text)})
     notice = f"{lead_rule(alert)}: {title} — {one_line(alert.outlet)}"
+    if alert.follow_up:
+        notice = f"Follow-up ({alert.follow_up}): {notice}"
     return {"text": slack_escape(truncate(notice, 400)), "blocks": blocks}
 
 
@@ -287,6 +296,7 @@ def email_context(
     age = (story_age(published, now) or "under an hour ago") if published and now else None
     return {
         "subject": subject(alert),
+        "follow_up": alert.follow_up,
         "headline": headline(alert),
         "link": link,
         "link_host": urlsplit(link).hostname if link else None,

@@ -85,3 +85,41 @@ def route(
             for channel, listed in by_channel.items()
         }
     return Routing(tuple(PlannedAlert(c, tuple(ms)) for c, ms in by_channel.items() if ms))
+
+
+def escalations(
+    told: Mapping[str, Collection[str]],
+    escalate_at: Mapping[str, int],
+    *,
+    outlets_before: int,
+    outlets_after: int,
+) -> dict[str, list[str]]:
+    """The follow-ups an event owes as its story count of outlets grows from
+    `outlets_before` to `outlets_after`: by channel, the rules that alerted there (`told`)
+    whose `escalate_at` lies in that step. Each rule escalates once, when it is crossed."""
+    owed: dict[str, list[str]] = {}
+    for channel, rules in told.items():
+        for rule in sorted(rules):
+            at = escalate_at.get(rule)
+            if at is not None and outlets_before < at <= outlets_after:
+                owed.setdefault(channel, []).append(rule)
+    return owed
+
+
+def with_follow_ups(
+    alerts: Sequence[PlannedAlert], follow_ups: Mapping[str, Sequence[Match]], why: str
+) -> tuple[PlannedAlert, ...]:
+    """The planned alerts with an event's follow-ups added: into a channel's alert when the
+    story already has one (one alert per story and channel), else as their own."""
+    merged = []
+    for planned in alerts:
+        extra = [m for m in follow_ups.get(planned.channel, ()) if m not in planned.matches]
+        if planned.channel in follow_ups:
+            merged.append(PlannedAlert(planned.channel, (*planned.matches, *extra), why))
+        else:
+            merged.append(planned)
+    planned_channels = {p.channel for p in alerts}
+    for channel, matches in follow_ups.items():
+        if channel not in planned_channels and matches:
+            merged.append(PlannedAlert(channel, tuple(matches), why))
+    return tuple(merged)

@@ -70,6 +70,7 @@ class Pipeline:
         per_host: int = 2,
         on_health: HealthHook | None = None,
         clusters: ClusterIndex | None = None,
+        escalate_at: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.poller = Poller(
@@ -86,6 +87,7 @@ class Pipeline:
             per_host=per_host,
             on_health=on_health,
             clusters=clusters,
+            escalate_at=escalate_at,
         )
         self.delivery = Deliverer(
             store=store,

@@ -16,20 +16,29 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
 from monitor.dedupe.cluster import ClusterConfig, ClusterIndex, ClusterItem
-from monitor.delivery.route import Route, route
+from monitor.delivery.route import Route, escalations, route, with_follow_ups
 from monitor.errors import FetchError, ParseError
 from monitor.feeds.fetch import Fetcher, HTTPStatusError
 from monitor.feeds.hosts import HostQueue, host_of
 from monitor.feeds.parse import parse_feed
 from monitor.feeds.policy import FeedHealth, PollOutcome, PollPolicy, decide, health
-from monitor.models import Feed, FeedState, NewStory, ParsedFeed, PollStatus, Story
+from monitor.models import (
+    Feed,
+    FeedState,
+    Match,
+    NewStory,
+    ParsedFeed,
+    PlannedAlert,
+    PollStatus,
+    Story,
+)
 from monitor.pipeline.clock import Clock, utcnow
 from monitor.rules.matcher import Matcher
 from monitor.store import DueFeed, PollRecord, Store
@@ -144,9 +153,11 @@ class Poller:
         per_host: int = 2,
         on_health: HealthHook | None = None,
         clusters: ClusterIndex | None = None,
+        escalate_at: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
+        self.escalate_at = dict(escalate_at or {})  # rule id → outlets that make a follow-up
         self.clusters = clusters  # None: every story is its own event
         self.matcher = matcher
         self.routes = tuple(routes)
@@ -341,6 +352,12 @@ class Poller:
         # A rule alerts once per event and channel: what the events' earlier stories (and
         # this batch, as it goes) already told each channel.
         told = self.store.alerted_rules({c for c in clusters if c is not None}) if unseen else {}
+        # Each event's outlets so far, for `escalate_at`; this batch's stories join as it goes.
+        outlets: dict[int, set[str]] = (
+            {c: set(o) for c, o in self.store.cluster_outlets(set(told)).items()}
+            if self.escalate_at and told
+            else {}
+        )
         for story, cluster in zip(unseen, clusters, strict=True):
             matches = tuple(self.matcher.match(story))
             already = told.setdefault(cluster, {}) if cluster is not None else {}
@@ -356,19 +373,22 @@ class Poller:
             )
             if routing.backlog:
                 backlog.add(len(items))
+            planned_alerts = routing.alerts
+            if cluster is not None and self.escalate_at:
+                planned_alerts = self._follow_ups(feed, cluster, already, planned_alerts, outlets)
             if cluster is not None:
-                for planned in routing.alerts:
+                for planned in planned_alerts:
                     already.setdefault(planned.channel, set()).update(
                         m.rule_id for m in planned.matches
                     )
-                if matches and not routing.alerts and not routing.backlog:
+                if matches and not planned_alerts and not routing.backlog:
                     log.info(
                         "feed=%s story=%r joins event #%d, already alerted: no new alert",
                         feed.name,
                         story.title[:80],
                         cluster,
                     )
-            items.append(NewStory(story, matches, routing.alerts, cluster_id=cluster))
+            items.append(NewStory(story, matches, planned_alerts, cluster_id=cluster))
         added = self.store.add_stories(items, now) if items else []
         stored = {(s.story.feed, s.story.guid) for s in added}
         for item in items:
@@ -412,6 +432,37 @@ class Poller:
         changed = self.store.retitle([s for s in stories if id(s) not in new], now)
         if changed:
             log.info("feed=%s %s re-titled", feed.name, plural(changed, "story", "stories"))
+
+    def _follow_ups(
+        self,
+        feed: Feed,
+        cluster: int,
+        told: Mapping[str, Collection[str]],
+        alerts: tuple[PlannedAlert, ...],
+        outlets: dict[int, set[str]],
+    ) -> tuple[PlannedAlert, ...]:
+        """The story's alerts, plus one follow-up per rule whose `escalate_at` this outlet's
+        report of the event reaches."""
+        carried = outlets.setdefault(cluster, set())
+        before = len(carried)
+        carried.add(feed.title)
+        owed = escalations(
+            told, self.escalate_at, outlets_before=before, outlets_after=len(carried)
+        )
+        if not owed:
+            return alerts
+        rules = {r.id: r for r in self.matcher.rules}
+        follow_ups = {
+            channel: [
+                Match(r, rules[r].name, (), (channel,), rules[r].severity)
+                for r in ids
+                if r in rules
+            ]
+            for channel, ids in owed.items()
+        }
+        why = f"now reported by {len(carried)} outlets"
+        log.info("feed=%s event #%d %s: follow-up for %s", feed.name, cluster, why, owed)
+        return with_follow_ups(alerts, follow_ups, why)
 
     def _place(self, stories: Sequence[Story], now: datetime) -> list[int | None]:
         """Each new story's event (cluster), or None for all when clustering is off."""

@@ -165,6 +165,7 @@ class MemoryStore:
                             created_at=now,
                             story_id=story_id,
                             cluster_id=item.cluster_id,
+                            follow_up=planned.follow_up,
                         )
                     )
                 stored.append(self._stories[-1])

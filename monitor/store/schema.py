@@ -161,6 +161,8 @@ def m006_clusters(db: sqlite_utils.Database) -> None:
              replaced_at TEXT NOT NULL)"""
     )
     db.execute("CREATE INDEX idx_story_titles ON story_titles (story_id)")
+    # Why an alert of an event that alerted before was sent (an escalation), or NULL.
+    db.execute("ALTER TABLE alerts ADD COLUMN follow_up TEXT")
 
 
 def insert_keys(

@@ -369,10 +369,18 @@ class SQLiteStore:
         if item.alerts:
             # The UNIQUE (story_id, channel) index makes a second alert to one channel impossible.
             self.db.conn.executemany(
-                """INSERT INTO alerts (story_id, channel, matches, status, created_at, updated_at)
-                   VALUES (?, ?, ?, 'pending', ?, ?)""",
+                """INSERT INTO alerts (story_id, channel, matches, status, created_at, updated_at,
+                     follow_up)
+                   VALUES (?, ?, ?, 'pending', ?, ?, ?)""",
                 [
-                    (story_id, a.channel, _dump_matches(a.matches), _iso(now), _iso(now))
+                    (
+                        story_id,
+                        a.channel,
+                        _dump_matches(a.matches),
+                        _iso(now),
+                        _iso(now),
+                        a.follow_up,
+                    )
                     for a in item.alerts
                 ],
             )
@@ -715,7 +723,8 @@ class SQLiteStore:
 
     def _alerts(self, tail: str, params: list[Any]) -> list[Alert]:
         rows = self.db.query(
-            f"""SELECT a.id, a.story_id, s.cluster_id, a.channel, a.matches, a.status, a.attempts,
+            f"""SELECT a.id, a.story_id, s.cluster_id, a.follow_up, a.channel, a.matches,
+                  a.status, a.attempts,
                   a.last_error, a.note, a.created_at, a.sent_at, s.feed, s.guid, s.link,
                   s.title, s.summary,
                   s.content, s.published, s.authors, s.tags, coalesce(f.title, s.feed) AS outlet
@@ -806,4 +815,5 @@ def _alert(row: dict[str, Any]) -> Alert:
         sent_at=_dt(row["sent_at"]),
         story_id=row["story_id"],
         cluster_id=row["cluster_id"],
+        follow_up=row["follow_up"],
     )
