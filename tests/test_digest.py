@@ -430,3 +430,17 @@ def test_the_operators_channel_hears_once_when_a_feed_turns_unhealthy_and_recove
     p.poll(feeds)
     expected = 2
     assert told()[1] == f"Feed wire ({feed_file}) recovered after being unhealthy."
+
+
+def test_group_wait_holds_alerts_so_the_outlets_that_follow_are_listed(backend: Store) -> None:
+    clock, notifier = Clock(), Recorder()
+    p = pipeline(backend, notifier, clock, group_wait=120.0)
+    queue(backend, clock.now, "first")
+    assert p.deliver().sent == 0 and notifier.sent == []
+    clock.now += timedelta(seconds=60)
+    queue(backend, clock.now, "second")
+    assert p.deliver().sent == 0  # still inside the first one's wait
+    clock.now += timedelta(seconds=61)
+    assert p.deliver().sent == 1 and notifier.titles() == ["first — wire"]
+    clock.now += timedelta(seconds=60)
+    assert p.deliver().sent == 1

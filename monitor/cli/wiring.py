@@ -137,6 +137,7 @@ def channel_policies(config: Config, channels: Mapping[str, Channel]) -> dict[st
             digest=settings.digest,
             pace=settings.pace if settings.pace is not None else _PACES.get(kind, 0.0),
             timeout=settings.timeout or _TIMEOUTS.get(kind, DEFAULT_TIMEOUT),
+            group_wait=settings.group_wait or 0.0,
         )
     return policies
 

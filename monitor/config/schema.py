@@ -150,6 +150,9 @@ class ChannelSettings(_Strict):
     muted: bool = False  # its alerts are recorded as muted, never sent
     pace: Duration | None = None  # least time between two messages (Slack: 1s by default)
     timeout: Duration | None = None  # how long to wait for the service's answer
+    # Hold each alert this long before sending it, so the outlets that report the same
+    # event meanwhile are listed on it ("also reported by"); 0: off.
+    group_wait: Duration | None = None
 
 
 class RouteSettings(_Strict):

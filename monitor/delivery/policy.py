@@ -111,6 +111,13 @@ class ChannelPolicy:
     digest: str | None = DEFAULT_DIGEST  # cron; None: only `monitor digest --now`
     pace: float = 0.0  # seconds between two messages, where the service requires it
     timeout: float = 30.0  # seconds to wait for the service's answer
+    group_wait: float = 0.0  # seconds an alert waits for the outlets that follow
+
+    def waiting(self, created_at: datetime | None, now: datetime) -> bool:
+        """Whether an alert queued at `created_at` is still in its group wait at `now`."""
+        if self.group_wait <= 0 or created_at is None:
+            return False
+        return now < created_at + timedelta(seconds=self.group_wait)
 
     def local(self, now: datetime) -> datetime:
         """`now` in the channel's time zone."""

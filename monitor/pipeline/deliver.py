@@ -147,16 +147,18 @@ class Deliverer:
             batch = self.store.pending_alerts(self.clock(), limit=50, channel=channel)
             if not batch or self._behind_a_failure(channel, batch[0]):
                 break
-            failed = False
+            halted = False
             for alert in batch:
-                if _stopped(stop):
+                # Alerts queue in order: the ones behind a failed or group-waiting alert wait.
+                if _stopped(stop) or policy.waiting(alert.created_at, self.clock()):
+                    halted = True
                     break
                 outcome = self._deliver_one(alert, policy)
                 counts[outcome] += 1
                 if outcome is DeliveryOutcome.FAILED:
-                    failed = True
+                    halted = True
                     break
-            if failed:
+            if halted:
                 break
         return DeliveryReport(
             sent=counts[DeliveryOutcome.SENT],
