@@ -772,9 +772,9 @@ def test_check_on_the_bundled_config_without_its_secrets_warns_and_exits_0(
 
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
-        "config/monitor.yaml:35:10: warning: channel 'desk-slack': MONITOR_SLACK_WEBHOOK not set "
+        "config/monitor.yaml:36:10: warning: channel 'desk-slack': MONITOR_SLACK_WEBHOOK not set "
         "in the environment, so this channel cannot send (its alerts are held)",
-        "config/monitor.yaml:39:10: warning: channel 'desk-email': MONITOR_EMAIL_URL not set "
+        "config/monitor.yaml:40:10: warning: channel 'desk-email': MONITOR_EMAIL_URL not set "
         "in the environment, so this channel cannot send (its alerts are held)",
     ]
     assert result.stderr.strip() == "ok: 8 feeds, 3 rules, 2 channels, 2 warnings"
