@@ -14,6 +14,7 @@ from ruamel.yaml import YAML
 from monitor.config import load_config
 from monitor.models import Story
 from monitor.rules import Matcher, Rule, parse_query, presearch
+from monitor.rules.document import Document
 from monitor.rules.places import PlaceNames
 from monitor.rules.presearch import WORD, index_tokens, required_clauses
 from tests.conftest import ROOT
@@ -156,3 +157,11 @@ def test_a_prefix_meets_every_word_it_starts_whatever_its_length() -> None:
     story = Story("t", "1", "https://example.com/1", "Libya embargoes and an embargo")
     assert [m.rule_id for m in matcher.match(story)] == ["three", "long", "whole"]
     assert matcher.match(story) == matcher.match_all(story)
+
+
+def test_a_word_with_a_names_key_is_no_candidate_unless_it_spells_the_name() -> None:
+    """The word "sort" has Sirte's skeleton "srt" but is no spelling of it: the presearcher checks
+    the spelling once per word, so the rule is not evaluated on that story at all."""
+    matcher = Matcher([Rule("sirte", "Sirte", parse_query("Sirte~").node)])
+    assert matcher.index.candidates(Document("Sort the results")) == []
+    assert matcher.index.candidates(Document("Fighting near Surt")) == [0]
