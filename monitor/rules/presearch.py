@@ -6,8 +6,9 @@ Each rule is indexed under the tokens of its rarest required clause: an OR under
 alternative, an AND, NEAR or phrase under its rarest part, a NOT never. A `prefix*` is
 indexed under the whole prefix, a `name~` and an `@place` under their spelling
 keys, and a word of such a key meets the clause only when `names.is_spelling_of` says it
-spells the name (asked once per word: "sort" has Sirte's key and never meets `Sirte~`). A rule with no required clause that can be indexed (`Libya OR NOT Egypt`) is
-evaluated on every story.
+spells the name (asked once per word: "sort" has Sirte's key and never meets `Sirte~`).
+A rule with no required clause that can be indexed (`Libya OR NOT Egypt`) is evaluated
+on every story.
 
 "Rarest" is guessed without corpus statistics: a long word is rarer than a short one, a
 function word rarest of nothing, a three-letter prefix or a spelling key broader than
