@@ -54,17 +54,47 @@ class FieldText:
 
     @cached_property
     def positions(self) -> dict[str, list[int]]:
-        """Each distinct folded word → where it stands, in order."""
+        """Each distinct folded word → where it stands, in order (every word at once: the
+        reference evaluation and explain; the matcher asks `where` for the few it needs)."""
         found: defaultdict[str, list[int]] = defaultdict(list)
         for i, word in enumerate(self.words):
             found[word].append(i)
         return dict(found)
 
     @cached_property
+    def word_set(self) -> frozenset[str]:
+        """The distinct folded words of the field."""
+        return frozenset(self.words)
+
+    @cached_property
+    def _where(self) -> dict[str, list[int]]:
+        return {}
+
+    def where(self, word: str) -> list[int]:
+        """Where `word` stands in the field, in order. Found by scanning the words in C for
+        that word alone, and remembered: a candidate rule asks about a few words, and a long
+        `content` field would cost a Python loop over every word to index them all."""
+        cache = self._where
+        found = cache.get(word)
+        if found is None:
+            found = []
+            if word in self.word_set:
+                index = self.words.index
+                i = -1
+                try:
+                    while True:
+                        i = index(word, i + 1)
+                        found.append(i)
+                except ValueError:
+                    pass
+            cache[word] = found
+        return found
+
+    @cached_property
     def by_key(self) -> dict[str, list[str]]:
         """Each spelling key (names.py) → the distinct words that have it."""
         found: defaultdict[str, list[str]] = defaultdict(list)
-        for word in self.positions:
+        for word in dict.fromkeys(self.words):
             found[spelling_key(word)].append(word)
         return dict(found)
 
@@ -73,7 +103,7 @@ class FieldText:
         """The distinct words in order: the words a prefix starts stand together, found by
         bisection (sorting is done in C; a dict of first letters cost a Python loop over
         every word of a long text for the one prefix a story is asked about)."""
-        return sorted(self.positions)
+        return sorted(self.word_set)
 
     def starting_with(self, prefix: str) -> list[str]:
         """The distinct words that start with `prefix` (prefix*)."""

@@ -9,10 +9,12 @@ turns the tree into nested closures for the matcher that give the same hits, wit
 per-node dispatch, with the words and keys each part needs worked out once per rule
 instead of once per story; the tests compare the two on real stories (and the
 presearcher with them against evaluating every rule). Two cuts a compiled query makes:
-  * A place set is first asked for the tokens of its required clause (presearch.py):
-    when the story has none of the words and spelling keys of any of its names, none can
-    match, and a place of forty gazetteer names is one set operation instead of forty
-    term look-ups. (A plain OR of a few terms gains nothing: each term is one look-up.)
+  * A place set asks only the names that have one of their own required words or keys
+    (presearch.py) in the story: a place of forty gazetteer names costs two dict
+    intersections and the one or two names the story could spell, not forty look-ups.
+    (A plain OR of a few terms gains nothing: each term is one look-up.)
+  * Word positions are found per word on demand (`FieldText.where`), never for a
+    whole long `content` field.
   * A `~` term's words are looked up by the skeletons and exact spellings of
     `names.spelling_index`, in the story's key map (`Document.keyed`), which the matcher
     fills from the presearcher's memory of the words it has seen: only the keys some
@@ -210,7 +212,7 @@ def _word(word: str) -> Compiled:
             return None
         hits: list[Hit] = []
         for f in fields:
-            found = doc.fields[f].positions.get(word)
+            found = doc.fields[f].where(word)
             if found:
                 hits.extend((f, p, p) for p in found)
         return hits or None
@@ -241,9 +243,8 @@ def _prefix(prefix: str) -> Compiled:
         for f in fields:
             field = doc.fields[f]
             if field.words:
-                positions = field.positions
                 for w in field.starting_with(prefix):
-                    hits.extend((f, p, p) for p in positions[w])
+                    hits.extend((f, p, p) for p in field.where(w))
         return hits or None
 
     return run
@@ -254,11 +255,11 @@ def _spelled(doc: Document, field: FieldText, name: str, tolerance: int | None) 
     and the spellings that match only as written (names.spelling_index)."""
     keys, exact = names.spelling_index(name)
     keyed = doc.keyed
-    positions = field.positions
-    found = [w for w in exact if w in positions]
+    present = field.word_set
+    found = [w for w in exact if w in present]
     for key in keys:
         for word in keyed.get(key, ()):
-            if word in positions and _is_spelling_of(name, word, tolerance):
+            if word in present and _is_spelling_of(name, word, tolerance):
                 found.append(word)
     return found
 
@@ -282,9 +283,8 @@ def _spelling(word: str, tolerance: int | None, variants: tuple[tuple[str, ...],
             field = doc.fields[f]
             if not field.words:
                 continue
-            positions = field.positions
             for w in _spelled(doc, field, word, tolerance):
-                hits.extend((f, p, p) for p in positions[w])
+                hits.extend((f, p, p) for p in field.where(w))
             for v, n in present:
                 hits.extend((f, p, p + n) for p in _starts(doc, field, v, False))
         return hits or None
@@ -296,9 +296,9 @@ def _starts(doc: Document, field: FieldText, words: tuple[str, ...], spelling: b
     """Where the words stand in a field one after another (evaluate.phrase_starts)."""
     first = words[0]
     if spelling:
-        firsts = [p for w in _spelled(doc, field, first, None) for p in field.positions[w]]
+        firsts = [p for w in _spelled(doc, field, first, None) for p in field.where(w)]
     else:
-        firsts = field.positions.get(first, [])
+        firsts = field.where(first)
     if len(words) == 1:
         return list(firsts)
     rest = words[1:]
@@ -362,26 +362,46 @@ def _or(children: tuple[Compiled, ...]) -> Compiled:
     return run
 
 
-def _guarded(node: Node, run: Compiled) -> Compiled:
-    """`run`, asked only when the story has one of the node's required words or keys."""
-    tokens = index_tokens(node)
-    if tokens is None or any(kind not in (WORD, KEY) for kind, _ in tokens):
-        return run  # a prefix (or nothing) to guard by: no cheap test
-    words = frozenset(value for kind, value in tokens if kind == WORD)
-    keys = frozenset(value for kind, value in tokens if kind == KEY)
-
-    def guarded(doc: Document, fields: tuple[int, ...]) -> list[Hit] | None:
-        if doc.vocabulary.isdisjoint(words) and doc.keys.isdisjoint(keys):
-            return None
-        return run(doc, fields)
-
-    return guarded
-
-
 @lru_cache(maxsize=1 << 12)
 def _place(place: Place) -> Compiled:
-    # A place set stands in many rules, with many names each: compiled once.
-    return _guarded(place, _or(tuple(map(compile_query, place.names))))
+    # A place set stands in many rules, with many names each: compiled once. Each name is
+    # asked only when the story has one of that name's own required words or keys (it
+    # cannot match otherwise): of forty gazetteer names, a story that has one is asked
+    # about that one, not forty.
+    names = tuple(map(compile_query, place.names))
+    by_word: dict[str, list[int]] = {}
+    by_key: dict[str, list[int]] = {}
+    always: list[int] = []
+    for i, name in enumerate(place.names):
+        tokens = index_tokens(name)
+        if tokens is None or any(kind not in (WORD, KEY) for kind, _ in tokens):
+            always.append(i)
+            continue
+        for kind, value in tokens:
+            (by_word if kind == WORD else by_key).setdefault(value, []).append(i)
+    if not by_word and not by_key:
+        return _or(names)
+    fallback = frozenset(always)
+
+    def run(doc: Document, fields: tuple[int, ...]) -> list[Hit] | None:
+        asked = set(fallback)
+        for word in by_word.keys() & doc.vocabulary:
+            asked.update(by_word[word])
+        if by_key:
+            for key in by_key.keys() & doc.keys:
+                asked.update(by_key[key])
+        if not asked:
+            return None
+        matched = False
+        hits: list[Hit] = []
+        for i in sorted(asked):
+            found = names[i](doc, fields)
+            if found is not None:
+                matched = True
+                hits.extend(found)
+        return hits if matched else None
+
+    return run
 
 
 def _not(child: Compiled) -> Compiled:

@@ -5,8 +5,10 @@ formerly Luwak, and the Elasticsearch percolator).
 Each rule is indexed under the tokens of its rarest required clause: an OR under every
 alternative, an AND, NEAR or phrase under its rarest part, a NOT never. A `prefix*` is
 indexed under the whole prefix, a `name~` and an `@place` under their spelling
-keys. A rule with no required clause that can be indexed (`Libya OR NOT Egypt`) is
-evaluated on every story.
+keys, and a word of such a key meets the clause only when `names.is_spelling_of` says it
+spells the name (asked once per word: "sort" has Sirte's key and never meets `Sirte~`).
+A rule with no required clause that can be indexed (`Libya OR NOT Egypt`) is evaluated
+on every story.
 
 "Rarest" is guessed without corpus statistics: a long word is rarer than a short one, a
 function word rarest of nothing, a three-letter prefix or a spelling key broader than
@@ -19,13 +21,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import compress
 
 from monitor.rules import names
 from monitor.rules.document import Document, spelling_key
 from monitor.rules.nodes import And, Near, Node, Not, Or, Phrase, Place, Scope, Term
 
-WORD, START, KEY = "word", "start", "key"
-Token = tuple[str, str]  # (WORD | START | KEY, value)
+WORD, START, KEY, SPELL = "word", "start", "key", "spell"
+Token = tuple[str, str]  # (WORD | START | KEY | SPELL, value)
 
 # Words so common in news that a clause of them is a poor index (checked before length).
 _FUNCTION_WORDS = frozenset(
@@ -78,6 +81,27 @@ def _spelling_tokens(name: str) -> frozenset[Token]:
     return frozenset({(KEY, k) for k in keys} | {(WORD, w) for w in words})
 
 
+def _spell(name: str, tolerance: int | None) -> Token:
+    """The token of a word that `name~` (or `name~tolerance`) accepts: met by the words
+    that `names.is_spelling_of` confirms, not by every word of one of the name's keys."""
+    return (SPELL, f"{name}~{'' if tolerance is None else tolerance}")
+
+
+def _unspell(value: str) -> tuple[str, int | None]:
+    name, _, tolerance = value.rpartition("~")
+    return name, int(tolerance) if tolerance else None
+
+
+def _loose(tokens: frozenset[Token]) -> frozenset[Token]:
+    """The tokens with each SPELL as the words and keys a spelling has one of."""
+    if all(kind != SPELL for kind, _ in tokens):
+        return tokens
+    found: set[Token] = set()
+    for kind, value in tokens:
+        found |= _spelling_tokens(_unspell(value)[0]) if kind == SPELL else {(kind, value)}
+    return frozenset(found)
+
+
 def _word_cost(word: str) -> int:
     return 40 if word in _FUNCTION_WORDS else max(1, 12 - len(word))
 
@@ -86,6 +110,8 @@ def _cost(token: Token) -> int:
     kind, value = token
     if kind == WORD:
         return _word_cost(value)
+    if kind == SPELL:
+        return sum(map(_cost, _spelling_tokens(_unspell(value)[0])))
     # A prefix or a key stands for many words: broader than a word of the same length.
     return max(8, 36 - 4 * len(value)) if kind == START else max(4, 16 - 2 * len(value))
 
@@ -96,8 +122,10 @@ def _rarest_word(words: tuple[str, ...]) -> str:
 
 def index_tokens(node: Node) -> frozenset[Token] | None:
     """The tokens a story must contain one of for the query to match it, or None when
-    no such set can be named (the rule must be checked on every story)."""
-    return _rarest(required_clauses(node))
+    no such set can be named (the rule must be checked on every story). A spelling is
+    given as the words and keys one of which it has."""
+    found = _rarest(required_clauses(node))
+    return None if found is None else _loose(found)
 
 
 def required_clauses(node: Node) -> list[frozenset[Token]]:
@@ -105,13 +133,13 @@ def required_clauses(node: Node) -> list[frozenset[Token]]:
     match node:
         case Term(word, prefix=True):
             return [frozenset({(START, word)})]
-        case Term(word, spelling=True, variants=variants):
+        case Term(word, spelling=True, tolerance=tolerance, variants=variants):
             listed = {(WORD, _rarest_word(v)) for v in variants}
-            return [_spelling_tokens(word) | listed]
+            return [frozenset({_spell(word, tolerance), *listed})]
         case Term(word):
             return [frozenset({(WORD, word)})]
         case Phrase(words, spelling=True):
-            return [_spelling_tokens(w) for w in words]
+            return [frozenset({_spell(w, None)}) for w in words]
         case Phrase(words):
             return [frozenset({(WORD, w)}) for w in words]
         case Place():
@@ -201,6 +229,9 @@ class RuleIndex:
         words: defaultdict[str, list[int]] = defaultdict(list)
         keys: defaultdict[str, list[int]] = defaultdict(list)
         starts: defaultdict[str, list[int]] = defaultdict(list)
+        # key → (clause, name, tolerance): a word of the key meets the clause only when it
+        # spells the name, checked once per word (most words of a key like "trmp" do not).
+        spells: defaultdict[str, list[tuple[int, str, int | None]]] = defaultdict(list)
         filed: defaultdict[int, list[int]] = defaultdict(list)
         always: list[int] = []
         self._others: list[frozenset[int]] = []
@@ -211,6 +242,14 @@ class RuleIndex:
                 if clause not in ids:
                     ids[clause] = len(ids)
                     for kind, value in clause:
+                        if kind == SPELL:
+                            name, tolerance = _unspell(value)
+                            spelled, exact = names.spelling_index(name)
+                            for key in spelled:
+                                spells[key].append((ids[clause], name, tolerance))
+                            for word in exact:
+                                words[word].append(ids[clause])
+                            continue
                         table = words if kind == WORD else keys if kind == KEY else starts
                         table[value].append(ids[clause])
             # The filed clause is met by construction; the others are checked per story.
@@ -222,6 +261,7 @@ class RuleIndex:
         self.always = tuple(always)
         self._filed = {c: tuple(rules) for c, rules in filed.items()}
         self._words, self._keys, self._starts = dict(words), dict(keys), dict(starts)
+        self._spells = dict(spells)
         # A word starts with prefix p exactly when its first len(p) letters are p: one
         # look-up per indexed prefix length, not one per prefix.
         self._prefix_lengths = tuple(sorted({len(p) for p in starts}))
@@ -240,6 +280,9 @@ class RuleIndex:
         met = list(self._words.get(word, ()))
         if self._keys:
             met.extend(self._keys.get(key, ()))
+        for clause, name, tolerance in self._spells.get(key, ()):
+            if names.is_spelling_of(name, word, tolerance):
+                met.append(clause)
         for n in self._prefix_lengths:
             if len(word) < n:
                 break
@@ -264,7 +307,7 @@ class RuleIndex:
             new = vocabulary
         self._seen.update(new)
         asked = self.asked_keys
-        needs_key = bool(asked or self._keys)
+        needs_key = bool(asked or self._keys or self._spells)
         for word in new:
             key = spelling_key(word) if needs_key else ""
             if key in asked:
@@ -278,13 +321,15 @@ class RuleIndex:
         vocabulary = doc.vocabulary
         self._learn(vocabulary)
         met_by = self._met_by
-        if not (hits := [met_by[w] for w in met_by.keys() & vocabulary]):
+        if not (hits := list(map(met_by.__getitem__, met_by.keys() & vocabulary))):
             return list(self.always)
-        found: set[int] = set(self.always).union(*[h[1] for h in hits])
-        if checking := set().union(*[h[2] for h in hits]):
-            clauses: set[int] = set().union(*[h[0] for h in hits])
-            others = self._others
-            found.update(i for i in checking if others[i] <= clauses)
+        # Every step a set operation or a map in C: no Python loop over rules or clauses.
+        met, outright, checked = zip(*hits, strict=True)
+        found: set[int] = set(self.always).union(*outright)
+        if checking := list(set().union(*checked)):
+            clauses = set().union(*met)
+            pending = map(self._others.__getitem__, checking)
+            found.update(compress(checking, map(clauses.issuperset, pending)))
         return sorted(found)
 
     def keyed(self, doc: Document) -> dict[str, list[str]]:

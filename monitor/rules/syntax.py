@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from monitor.errors import QueryError
 from monitor.rules import names
@@ -44,6 +45,12 @@ from monitor.rules.nodes import (
 )
 from monitor.rules.places import PlaceNames
 from monitor.text import fold_words
+
+
+@lru_cache(maxsize=1 << 16)
+def _folded(text: str) -> tuple[str, ...]:
+    # Thousands of rules repeat the same words and place names: fold each text once.
+    return tuple(fold_words(text))
 
 
 @dataclass(frozen=True)
@@ -281,7 +288,7 @@ class _Parser:
             tolerance = int(fuzz_match.group(1)) if fuzz_match.group(1) else None
         if "*" in text or "~" in text:
             raise QueryError(f"in {original!r}: * and ~ go once, at the end of a word", column)
-        words = fold_words(text)
+        words = _folded(text)
         if not words:
             raise QueryError(f"{original!r} has no letters or digits to match", column)
         if len(words) > 1:
@@ -309,21 +316,31 @@ class _Parser:
         if place is None:
             known = ", ".join(f"@{p}" for p in sorted(self.places)) or "none (places: defines them)"
             raise QueryError(f"unknown place {lexeme.text!r}; places are {known}", lexeme.column)
-        alternatives: dict[Term | Phrase, None] = {}
-        for name in place.names:
-            words = fold_words(name)
-            if len(words) == 1:
-                alternatives.setdefault(spelling_term(words[0], None, name))
-            elif words:
-                alternatives.setdefault(Phrase(tuple(words), spelling=True, source=name))
-        if not alternatives:
+        node = _place_node(place)
+        if node is None:
             raise QueryError(f"place {lexeme.text!r} has no usable names", lexeme.column)
-        return Place(place.id, tuple(alternatives), lexeme.text)
+        return node if node.source == lexeme.text else replace(node, source=lexeme.text)
+
+
+@lru_cache(maxsize=1 << 12)
+def _place_node(place: PlaceNames) -> Place | None:
+    """The place set as a query node, or None when it has no usable names. Built once per
+    place set: the rules that name the same place share one node (and its compiled form)."""
+    alternatives: dict[Term | Phrase, None] = {}
+    for name in place.names:
+        words = _folded(name)
+        if len(words) == 1:
+            alternatives.setdefault(spelling_term(words[0], None, name))
+        elif words:
+            alternatives.setdefault(Phrase(words, spelling=True, source=name))
+    if not alternatives:
+        return None
+    return Place(place.id, tuple(alternatives), f"@{place.id}")
 
 
 def spelling_term(word: str, tolerance: int | None, source: str) -> Term:
     """A `word~` term with the curated variants names.py gives for it."""
-    variants = tuple(tuple(fold_words(v)) for v in names.curated_variants(word))
+    variants = tuple(_folded(v) for v in names.curated_variants(word))
     return Term(
         word,
         spelling=True,
@@ -334,7 +351,7 @@ def spelling_term(word: str, tolerance: int | None, source: str) -> Term:
 
 
 def _phrase(text: str, column: int, source: str) -> Node:
-    words = fold_words(text)
+    words = _folded(text)
     if not words:
         raise QueryError("a phrase needs at least one word", column)
     return Term(words[0], source=source) if len(words) == 1 else Phrase(tuple(words), source=source)

@@ -14,6 +14,8 @@ from ruamel.yaml import YAML
 from monitor.config import load_config
 from monitor.models import Story
 from monitor.rules import Matcher, Rule, parse_query, presearch
+from monitor.rules.document import Document
+from monitor.rules.evaluate import evaluate
 from monitor.rules.places import PlaceNames
 from monitor.rules.presearch import WORD, index_tokens, required_clauses
 from tests.conftest import ROOT
@@ -156,3 +158,38 @@ def test_a_prefix_meets_every_word_it_starts_whatever_its_length() -> None:
     story = Story("t", "1", "https://example.com/1", "Libya embargoes and an embargo")
     assert [m.rule_id for m in matcher.match(story)] == ["three", "long", "whole"]
     assert matcher.match(story) == matcher.match_all(story)
+
+
+def test_a_word_with_a_names_key_is_no_candidate_unless_it_spells_the_name() -> None:
+    """The word "sort" has Sirte's skeleton "srt" but is no spelling of it: the presearcher checks
+    the spelling once per word, so the rule is not evaluated on that story at all."""
+    matcher = Matcher([Rule("sirte", "Sirte", parse_query("Sirte~").node)])
+    assert matcher.index.candidates(Document("Sort the results")) == []
+    assert matcher.index.candidates(Document("Fighting near Surt")) == [0]
+
+
+@pytest.mark.parametrize("vocab", ["news", "stories"])
+def test_every_rule_that_fires_is_a_candidate_at_a_thousand_rules(
+    corpus: Path, bench_rules: ModuleType, vocab: str
+) -> None:
+    """The presearcher's one promise, rule by rule: whatever the reference evaluation fires
+    on a real story was among the story's candidates (a larger, other-seeded rule set than
+    the comparison above, so that broad prefixes, common skeletons and place sets of many
+    gazetteer names all meet real text)."""
+    bench = bench_rules
+    stories = real_stories(corpus, bench)[::2]
+    queries, places = bench.generate_rules(stories, 1000, seed=5, vocab=vocab)
+    rules = bench.compile_rules(queries, places)
+    matcher = Matcher(rules)
+    fired = candidates = 0
+    for story in stories:
+        doc = Document.of(story)
+        found = set(matcher.index.candidates(doc))
+        candidates += len(found)
+        for i, rule in enumerate(rules):
+            if evaluate(rule.query, doc) is not None:
+                assert i in found, (rule.id, queries[i], story.title)
+                fired += 1
+    assert fired > 20
+    # ... and the candidates are few: a story is evaluated against a small part of the rules.
+    assert candidates < len(stories) * len(rules) / 100
