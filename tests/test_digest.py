@@ -13,8 +13,8 @@ import pytest
 
 from monitor.cli.wiring import health_notices
 from monitor.delivery.channels import Notifier, build_channels
+from monitor.delivery.digest import render_digest
 from monitor.delivery.policy import Budget, ChannelPolicy, parse_quiet_hours
-from monitor.delivery.render import render_digest
 from monitor.delivery.route import Route
 from monitor.feeds.fetch import Fetcher
 from monitor.feeds.policy import PollPolicy

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.delivery.render import render, render_digest
+from monitor.delivery.digest import render_digest
+from monitor.delivery.render import render
 from monitor.feeds.parse import parse_feed
 from monitor.models import Alert, Story
 from monitor.rules import Matcher

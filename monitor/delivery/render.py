@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
 
+from monitor.delivery.policy import severity_rank
 from monitor.models import Alert, Match, Message, Story
 from monitor.text import plural
 
@@ -27,14 +28,13 @@ HEADLINE_CHARS = 300
 MAX_TERMS = 12
 MAX_RULES_SHOWN = 10  # Slack allows 50 blocks; past ten rules a count says the rest
 MIN_PARAGRAPH_WORDS = 5
-SEVERITY_ORDER = ("urgent", "high", "normal", "info")
-_COLOURS = {"urgent": "#b00020", "high": "#d35400", "normal": "#2c6db5", "info": "#777777"}
+SEVERITY_COLOURS = {"urgent": "#b00020", "high": "#d35400", "normal": "#2c6db5", "info": "#777777"}
 
 # Explicit bidi embeddings, overrides and isolates: an RLO in a headline turns the text
 # after it backwards, which can disguise a link or a name. Right-to-left letters stay.
 _BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)], None)
 
-_templates = jinja2.Environment(
+templates = jinja2.Environment(
     loader=jinja2.PackageLoader("monitor.delivery", "templates"),
     # Feed text is hostile: every value in the HTML template is escaped unless marked safe
     # (nothing is). The text template is not HTML, so it is not escaped.
@@ -136,7 +136,7 @@ def story_age(published: datetime | None, now: datetime | None) -> str | None:
     return f"{plural(age.days, 'day')} ago"
 
 
-def _published(alert: Alert, now: datetime | None) -> str:
+def published_line(alert: Alert, now: datetime | None) -> str:
     published = alert.story.published
     if published is None:
         return "time not given"
@@ -153,7 +153,7 @@ def local_time(published: datetime | None, timezone: str | None) -> str | None:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({timezone})"
 
 
-def _terms(terms: tuple[str, ...], show: Callable[[str], str] = str) -> str:
+def terms_line(terms: tuple[str, ...], show: Callable[[str], str] = str) -> str:
     """The matched words as a list to read, each once (whatever its case), the first
     MAX_TERMS of them."""
     distinct = list({t.casefold(): t for t in terms}.values())
@@ -178,8 +178,7 @@ def headline(alert: Alert) -> str:
 
 def by_severity(matches: tuple[Match, ...]) -> list[Match]:
     """The rules that fired, the most severe first (ties keep the rules' order)."""
-    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
-    return sorted(matches, key=lambda m: rank.get(m.severity, len(SEVERITY_ORDER)))
+    return sorted(matches, key=lambda m: -severity_rank(m.severity))
 
 
 def lead_rule(alert: Alert) -> str:
@@ -205,11 +204,11 @@ def render_text(alert: Alert, *, now: datetime | None = None) -> Message:
     lines = [f"Follow-up: {alert.follow_up}"] if alert.follow_up else []
     lines += [
         headline(alert),
-        f"{one_line(alert.outlet)} · {_published(alert, now)}",
+        f"{one_line(alert.outlet)} · {published_line(alert, now)}",
         alert.story.link or "(no link)",
     ]
     for m in by_severity(alert.matches):
-        lines.append(f"rule {one_line(m.rule_name)} [{m.rule_id}] matched: {_terms(m.terms)}")
+        lines.append(f"rule {one_line(m.rule_name)} [{m.rule_id}] matched: {terms_line(m.terms)}")
     text = snippet(alert.story, alert.terms)
     if text:
         lines.append("> " + text.replace("\n", "\n> "))
@@ -223,12 +222,12 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _plain(text: str) -> dict[str, Any]:
+def plain_text(text: str) -> dict[str, Any]:
     # emoji off: a feed's ":rotating_light:" is shown as written, not turned into a picture.
     return {"type": "plain_text", "text": text, "emoji": False}
 
 
-def _label(text: str) -> dict[str, Any]:
+def mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text}  # our own words only, never feed text
 
 
@@ -247,30 +246,30 @@ def slack_payload(alert: Alert, *, now: datetime | None = None) -> dict[str, Any
     )
     blocks: list[dict[str, Any]] = []
     if alert.follow_up:  # our words: "now reported by 5 outlets"
-        follow = {"type": "context", "elements": [_label(f"*Follow-up:* {alert.follow_up}")]}
+        follow = {"type": "context", "elements": [mrkdwn(f"*Follow-up:* {alert.follow_up}")]}
         blocks.append(follow)
     blocks += [
         {"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [head]}]},
         {
             "type": "context",
             "elements": [
-                _plain(truncate(one_line(alert.outlet), 150) or "(unnamed feed)"),
-                _plain(_published(alert, now)),
+                plain_text(truncate(one_line(alert.outlet), 150) or "(unnamed feed)"),
+                plain_text(published_line(alert, now)),
             ],
         },
     ]
     ordered = by_severity(alert.matches)
     for m in ordered[:MAX_RULES_SHOWN]:
-        elements = [_label("*Rule*"), _plain(truncate(one_line(m.rule_name), 150))]
+        elements = [mrkdwn("*Rule*"), plain_text(truncate(one_line(m.rule_name), 150))]
         if m.terms:
-            elements += [_label("*matched*"), _plain(truncate(_terms(m.terms), 300))]
+            elements += [mrkdwn("*matched*"), plain_text(truncate(terms_line(m.terms), 300))]
         blocks.append({"type": "context", "elements": elements})
     if len(ordered) > MAX_RULES_SHOWN:
         more = plural(len(ordered) - MAX_RULES_SHOWN, "more rule")
-        blocks.append({"type": "context", "elements": [_label(f"_and {more}_")]})
+        blocks.append({"type": "context", "elements": [mrkdwn(f"_and {more}_")]})
     text = snippet(alert.story, alert.terms)
     if text:
-        blocks.append({"type": "section", "text": _plain(text)})
+        blocks.append({"type": "section", "text": plain_text(text)})
     notice = f"{lead_rule(alert)}: {title} — {one_line(alert.outlet)}"
     if alert.follow_up:
         notice = f"Follow-up ({alert.follow_up}): {notice}"
@@ -308,9 +307,9 @@ def email_context(
         "lead_rule": truncate(one_line(ordered[0].rule_name), 80) if ordered else "alert",
         "lead_severity": lead,
         "more_rules": f"+{plural(more, 'rule')}" if more > 0 else "",
-        "colour": _COLOURS.get(lead, _COLOURS["normal"]),
+        "colour": SEVERITY_COLOURS.get(lead, SEVERITY_COLOURS["normal"]),
         "rules": [
-            {"name": one_line(m.rule_name), "severity": m.severity, "terms": _terms(m.terms)}
+            {"name": one_line(m.rule_name), "severity": m.severity, "terms": terms_line(m.terms)}
             for m in ordered
         ],
         "paragraphs": [highlight(p, alert.terms) for p in text.split("\n") if p],
@@ -324,9 +323,9 @@ def render_email(
     context = email_context(alert, now=now, timezone=timezone)
     return Message(
         title=context["subject"],
-        body=_templates.get_template("email.html").render(context),
+        body=templates.get_template("email.html").render(context),
         body_format="html",
-        text=_templates.get_template("email.txt").render(context),
+        text=templates.get_template("email.txt").render(context),
     )
 
 
@@ -344,173 +343,13 @@ def render(
     return render_text(alert, now=now)
 
 
-DIGEST_ITEMS_PER_RULE = 15  # Slack allows 50 blocks; an email stays scannable
-
-
-@dataclass(frozen=True)
-class DigestGroup:
-    """One rule's alerts in a digest, newest first."""
-
-    rule: str
-    severity: str
-    alerts: tuple[Alert, ...]
-
-
-def digest_groups(alerts: Sequence[Alert]) -> list[DigestGroup]:
-    """Alerts grouped under their most severe rule (each alert once), the most severe
-    rule first, then the biggest group; each group newest first."""
-    grouped: dict[str, list[Alert]] = {}
-    severity: dict[str, str] = {}
-    for alert in alerts:
-        ordered = by_severity(alert.matches)
-        name = one_line(ordered[0].rule_name) if ordered else "alert"
-        severity.setdefault(name, ordered[0].severity if ordered else "normal")
-        grouped.setdefault(name, []).append(alert)
-    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
-    groups = [
-        DigestGroup(
-            name,
-            severity[name],
-            tuple(sorted(items, key=lambda a: (_when(a), a.id), reverse=True)),
-        )
-        for name, items in grouped.items()
-    ]
-    return sorted(groups, key=lambda g: (rank.get(g.severity, 1), -len(g.alerts), g.rule))
-
-
-def _when(alert: Alert) -> datetime:
-    return alert.story.published or alert.created_at or datetime.min.replace(tzinfo=UTC)
-
-
-def digest_title(alerts: Sequence[Alert], channel: str) -> str:
-    """ "[monitor] digest for desk-slack: 12 alerts, 3 rules" """
-    rules = len(digest_groups(alerts))
-    return (
-        f"[monitor] digest for {channel}: {plural(len(alerts), 'alert')}, {plural(rules, 'rule')}"
-    )
-
-
-def _digest_line(alert: Alert, now: datetime | None) -> str:
-    also = also_reported(alert.also)
-    tail = f" · {also}" if also else ""
-    return f"{headline(alert)} — {one_line(alert.outlet)} · {_published(alert, now)}{tail}"
-
-
-def digest_text(alerts: Sequence[Alert], *, channel: str, now: datetime | None = None) -> str:
-    """A digest as plain text: each rule with its count, then its stories, newest first."""
-    lines = [digest_title(alerts, channel)]
-    for group in digest_groups(alerts):
-        lines += ["", f"{group.rule} ({group.severity}): {plural(len(group.alerts), 'alert')}"]
-        for alert in group.alerts[:DIGEST_ITEMS_PER_RULE]:
-            lines.append(f"  • {_digest_line(alert, now)}")
-            lines.append(f"    {alert.story.link or '(no link)'}")
-        if len(group.alerts) > DIGEST_ITEMS_PER_RULE:
-            lines.append(f"  … and {len(group.alerts) - DIGEST_ITEMS_PER_RULE} more")
-    return "\n".join(lines)
-
-
-def digest_payload(
-    alerts: Sequence[Alert], *, channel: str, now: datetime | None = None
-) -> dict[str, Any]:
-    """A digest as Block Kit: our labels in mrkdwn, every headline as the text of a
-    rich_text link and every outlet in plain_text, as in a single alert."""
-    title = digest_title(alerts, channel)
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(truncate(title, 150))}]
-    for group in digest_groups(alerts):
-        count = plural(len(group.alerts), "alert")
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [
-                    _label(f"*{group.severity}* · {count}"),
-                    _plain(truncate(group.rule, 150)),
-                ],
-            }
-        )
-        items = []
-        for alert in group.alerts[:DIGEST_ITEMS_PER_RULE]:
-            link = safe_link(alert.story.link)
-            head: dict[str, Any] = (
-                {"type": "link", "url": link, "text": headline(alert)}
-                if link
-                else {"type": "text", "text": headline(alert)}
-            )
-            tail = {
-                "type": "text",
-                "text": f" — {one_line(alert.outlet)} · {_published(alert, now)}",
-            }
-            items.append({"type": "rich_text_section", "elements": [head, tail]})
-        blocks.append(
-            {
-                "type": "rich_text",
-                "elements": [{"type": "rich_text_list", "style": "bullet", "elements": items}],
-            }
-        )
-        if len(group.alerts) > DIGEST_ITEMS_PER_RULE:
-            more = len(group.alerts) - DIGEST_ITEMS_PER_RULE
-            blocks.append({"type": "context", "elements": [_label(f"_and {more} more_")]})
-    return {"text": slack_escape(truncate(title, 400)), "blocks": blocks[:50]}
-
-
-def digest_context(
-    alerts: Sequence[Alert], *, channel: str, now: datetime | None, timezone: str | None
-) -> dict[str, Any]:
-    """What the digest email shows: a table per rule."""
-    return {
-        "subject": digest_title(alerts, channel),
-        "when": local_time(now, timezone) or (f"{now:%Y-%m-%d %H:%M} UTC" if now else ""),
-        "groups": [
-            {
-                "rule": group.rule,
-                "severity": group.severity,
-                "colour": _COLOURS.get(group.severity, _COLOURS["normal"]),
-                "count": plural(len(group.alerts), "alert"),
-                "more": max(0, len(group.alerts) - DIGEST_ITEMS_PER_RULE),
-                "rows": [
-                    {
-                        "headline": headline(a),
-                        "link": safe_link(a.story.link),
-                        "outlet": one_line(a.outlet),
-                        "published": _published(a, now),
-                        "terms": _terms(a.terms),
-                        "also": also_reported(a.also),
-                    }
-                    for a in group.alerts[:DIGEST_ITEMS_PER_RULE]
-                ],
-            }
-            for group in digest_groups(alerts)
-        ],
-    }
-
-
-def render_digest(
-    alerts: Sequence[Alert],
-    kind: str,
-    *,
-    channel: str,
-    now: datetime | None = None,
-    timezone: str | None = None,
-) -> Message:
-    """One message carrying a channel's deferred alerts, for its kind."""
-    text = digest_text(alerts, channel=channel, now=now)
-    title = digest_title(alerts, channel)
-    if kind == "slack":
-        payload = digest_payload(alerts, channel=channel, now=now)
-        return Message(title=title, body=text, body_format="text", payload=payload)
-    if kind == "email":
-        context = digest_context(alerts, channel=channel, now=now, timezone=timezone)
-        body = _templates.get_template("digest.html").render(context)
-        return Message(title=title, body=body, body_format="html", text=text)
-    return Message(title=title, body=text, body_format="text")
-
-
 def render_notice(text: str, kind: str) -> Message:
     """A word from monitor itself (no feed text in it), e.g. that a rate limit was reached."""
     title = "[monitor] " + truncate(one_line(text), 150)
     if kind == "slack":
         payload = {
             "text": slack_escape(text),
-            "blocks": [{"type": "section", "text": _plain(text)}],
+            "blocks": [{"type": "section", "text": plain_text(text)}],
         }
         return Message(title=title, body=text, body_format="text", payload=payload)
     return Message(title=title, body=text, body_format="text")

@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from monitor.config import CONSOLE
 from monitor.delivery.channels import Notifier, message_id
+from monitor.delivery.digest import render_digest
 from monitor.delivery.policy import (
     ChannelPolicy,
     Decision,
@@ -27,7 +28,7 @@ from monitor.delivery.policy import (
     rate_notice,
     window_start,
 )
-from monitor.delivery.render import render, render_digest, render_notice
+from monitor.delivery.render import render, render_notice
 from monitor.errors import DeliveryError
 from monitor.models import Alert, AlertStatus
 from monitor.pipeline.clock import Clock, utcnow
