@@ -30,7 +30,7 @@ from monitor.delivery.policy import (
 )
 from monitor.delivery.render import render, render_notice
 from monitor.errors import DeliveryError
-from monitor.models import Alert, AlertStatus
+from monitor.models import Alert, AlertStatus, Mute
 from monitor.pipeline.clock import Clock, utcnow
 from monitor.store import Store
 from monitor.text import plural
@@ -149,12 +149,13 @@ class Deliverer:
             if not batch or self._behind_a_failure(channel, batch[0]):
                 break
             halted = False
+            mutes = self.store.mutes(self.clock())  # once a batch: a new mute counts from the next
             for alert in batch:
                 # Alerts queue in order: the ones behind a failed or group-waiting alert wait.
                 if _stopped(stop) or policy.waiting(alert.created_at, self.clock()):
                     halted = True
                     break
-                outcome = self._deliver_one(alert, policy)
+                outcome = self._deliver_one(alert, policy, mutes)
                 counts[outcome] += 1
                 if outcome is DeliveryOutcome.FAILED:
                     halted = True
@@ -252,9 +253,11 @@ class Deliverer:
         for alert_id in alert_ids:
             self.store.requeue_alert(alert_id, now)
 
-    def _deliver_one(self, alert: Alert, policy: ChannelPolicy) -> DeliveryOutcome:
+    def _deliver_one(
+        self, alert: Alert, policy: ChannelPolicy, mutes: Sequence[Mute]
+    ) -> DeliveryOutcome:
         now = self.clock()
-        decision = self._decide(alert, policy, now)
+        decision = self._decide(alert, policy, now, mutes)
         if decision.verdict is Verdict.MUTE:
             self.store.hold_alert(alert.id, now, decision.reason, AlertStatus.MUTED)
             log.info("alert=%d channel=%s muted: %s", alert.id, alert.channel, decision.reason)
@@ -293,17 +296,23 @@ class Deliverer:
         # "Sent" means it left this machine: the console channel's alerts are printed.
         return DeliveryOutcome.PRINTED if printed else DeliveryOutcome.SENT
 
-    def _decide(self, alert: Alert, policy: ChannelPolicy, now: datetime) -> Decision:
-        since = window_start(policy, now)
-        noticed = self.store.last_notice(alert.channel)
+    def _decide(
+        self, alert: Alert, policy: ChannelPolicy, now: datetime, mutes: Sequence[Mute]
+    ) -> Decision:
+        sent_recently, noticed = 0, False
+        if policy.budget is not None:  # the budget's facts are only read when there is one
+            since = window_start(policy, now)
+            sent_recently = self.store.count_sent(alert.channel, since)
+            last = self.store.last_notice(alert.channel)
+            noticed = last is not None and last >= since
         return decide(
             alert,
             policy,
             now=now,
-            mutes=self.store.mutes(now),
-            sent_recently=self.store.count_sent(alert.channel, since) if policy.budget else 0,
+            mutes=mutes,
+            sent_recently=sent_recently,
             digest_only=self.digest_only,
-            noticed=noticed is not None and noticed >= since,
+            noticed=noticed,
         )
 
     def tell(self, channel: str, text: str) -> None:
