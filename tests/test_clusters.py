@@ -60,6 +60,14 @@ def write_feeds(tmp_path: Path, items: list[tuple[str, str, str, str]]) -> dict[
     return files
 
 
+def feeds_yaml(files: dict[str, Path]) -> str:
+    """feeds.yaml for the outlets' files, their backlogs alerting (the stories are from 2023)."""
+    return "feeds:\n" + "".join(
+        f"  - {{name: {n}, title: {TITLES[n]}, url: '{p}', backlog: alert}}\n"
+        for n, p in files.items()
+    )
+
+
 def rows(run_cli: RunCli, *args: str) -> list[dict[str, object]]:
     out = run_cli(*args, "--json")
     assert out.exit_code == 0, out.output
@@ -70,12 +78,8 @@ def test_one_event_from_three_outlets_is_one_alert_and_the_others_are_listed(
     make_config: MakeConfig, run_cli: RunCli, tmp_path: Path
 ) -> None:
     files = write_feeds(tmp_path, [HANNIBAL, *CLASHES[:2]])
-    feeds = "".join(
-        f"  - {{name: {n}, title: {TITLES[n]}, url: '{p}', backlog: alert}}\n"
-        for n, p in files.items()
-    )
     config = make_config(
-        feeds=f"feeds:\n{feeds}",
+        feeds=feeds_yaml(files),
         rules={
             "r.yaml": "rules:\n"
             "  - {id: libya, query: 'Libya OR Libyan OR Tripoli', channels: [console]}\n"
@@ -117,12 +121,8 @@ def test_a_second_rule_on_the_same_event_still_alerts_once(
     make_config: MakeConfig, run_cli: RunCli, tmp_path: Path
 ) -> None:
     files = write_feeds(tmp_path, CLASHES)
-    feeds = "".join(
-        f"  - {{name: {n}, title: {TITLES[n]}, url: '{p}', backlog: alert}}\n"
-        for n, p in files.items()
-    )
     config = make_config(
-        feeds=f"feeds:\n{feeds}",
+        feeds=feeds_yaml(files),
         rules={
             "r.yaml": "rules:\n"
             "  - {id: libya, query: 'Libya OR Libyan', channels: [console]}\n"
@@ -143,10 +143,9 @@ def test_clustering_can_be_turned_off(
     make_config: MakeConfig, run_cli: RunCli, tmp_path: Path
 ) -> None:
     files = write_feeds(tmp_path, CLASHES)
-    feeds = "".join(f"  - {{name: {n}, url: '{p}', backlog: alert}}\n" for n, p in files.items())
     config = make_config(
         monitor="clusters:\n  enabled: false\n",
-        feeds=f"feeds:\n{feeds}",
+        feeds=feeds_yaml(files),
         rules={
             "r.yaml": "rules:\n  - {id: libya, query: 'Libya OR Libyan', channels: [console]}\n"
         },
@@ -160,12 +159,8 @@ def test_an_event_reaching_escalate_at_outlets_sends_one_follow_up(
     make_config: MakeConfig, run_cli: RunCli, tmp_path: Path
 ) -> None:
     files = write_feeds(tmp_path, CLASHES[:2])
-    feeds = "".join(
-        f"  - {{name: {n}, title: {TITLES[n]}, url: '{p}', backlog: alert}}\n"
-        for n, p in files.items()
-    )
     config = make_config(
-        feeds=f"feeds:\n{feeds}",
+        feeds=feeds_yaml(files),
         rules={
             "r.yaml": "rules:\n  - {id: libya, name: Libya, query: 'Libya OR Libyan', "
             "channels: [console], escalate_at: 3}\n"
