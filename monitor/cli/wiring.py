@@ -23,7 +23,8 @@ from monitor.feeds.policy import FeedHealth, PollPolicy
 from monitor.feeds.workers import ParsePool
 from monitor.models import Feed
 from monitor.pipeline import DeliveryReport, Pipeline, utcnow
-from monitor.pipeline.poll import HealthHook, rebuild_clusters
+from monitor.pipeline.events import rebuild_clusters
+from monitor.pipeline.poll import HealthHook
 from monitor.pipeline.reload import apply_to_poller, load_for_reload
 from monitor.rules import Matcher
 from monitor.store import Store

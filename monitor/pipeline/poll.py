@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from monitor.dedupe.cluster import ClusterConfig, ClusterIndex, ClusterItem
-from monitor.delivery.route import Route, escalations, route, with_follow_ups
+from monitor.dedupe.cluster import ClusterIndex
+from monitor.delivery.route import Route, route
 from monitor.errors import FetchError, ParseError
 from monitor.feeds.fetch import Fetcher, HTTPStatusError
 from monitor.feeds.hosts import HostQueue, host_of
@@ -32,7 +32,6 @@ from monitor.feeds.policy import FeedHealth, PollOutcome, PollPolicy, decide, he
 from monitor.models import (
     Feed,
     FeedState,
-    Match,
     NewStory,
     ParsedFeed,
     PlannedAlert,
@@ -40,6 +39,7 @@ from monitor.models import (
     Story,
 )
 from monitor.pipeline.clock import Clock, utcnow
+from monitor.pipeline.events import place_stories, with_escalations
 from monitor.rules.matcher import Matcher
 from monitor.store import DueFeed, PollRecord, Store
 from monitor.text import plural
@@ -110,28 +110,6 @@ def read_feed(
         return None, state or FeedState()
     parsed = parse(fetched.content, feed=name, base_url=fetched.url, headers=fetched.headers)
     return parsed, FeedState(fetched.etag, fetched.last_modified)
-
-
-def cluster_key(story: Story) -> str:
-    """A story's key in the cluster index: its feed and guid, known before it is stored."""
-    return f"{story.feed}\x00{story.guid}"
-
-
-def rebuild_clusters(
-    store: Store, now: datetime, config: ClusterConfig | None = None
-) -> ClusterIndex:
-    """The cluster index of the stories stored within the window before `now`, as the last
-    process left it; new clusters get ids past every id the store has used."""
-    config = config or ClusterConfig()
-    rows = [
-        (
-            ClusterItem.of(s.story, key=cluster_key(s.story), first_seen=s.first_seen or now),
-            s.cluster_id,
-        )
-        for s in store.stories_since(now - 2 * config.window)
-        if s.cluster_id is not None
-    ]
-    return ClusterIndex.rebuild(rows, config, next_id=store.max_cluster_id() + 1)
 
 
 class Poller:
@@ -348,7 +326,7 @@ class Poller:
         fresh = [s for s in parsed.stories if hash((s.guid, s.title)) not in known]
         unseen = self.store.unseen(fresh) if fresh else []
         self._retitle(feed, fresh, unseen, now)
-        clusters = self._place(unseen, now)
+        clusters = place_stories(self.clusters, unseen, now)
         # A rule alerts once per event and channel: what the events' earlier stories (and
         # this batch, as it goes) already told each channel.
         told = self.store.alerted_rules({c for c in clusters if c is not None}) if unseen else {}
@@ -441,35 +419,12 @@ class Poller:
         alerts: tuple[PlannedAlert, ...],
         outlets: dict[int, set[str]],
     ) -> tuple[PlannedAlert, ...]:
-        """The story's alerts, plus one follow-up per rule whose `escalate_at` this outlet's
-        report of the event reaches."""
-        carried = outlets.setdefault(cluster, set())
-        before = len(carried)
-        carried.add(feed.title)
-        owed = escalations(
-            told, self.escalate_at, outlets_before=before, outlets_after=len(carried)
+        planned, why = with_escalations(
+            self.matcher.rules, self.escalate_at, feed.title, cluster, told, alerts, outlets
         )
-        if not owed:
-            return alerts
-        rules = {r.id: r for r in self.matcher.rules}
-        follow_ups = {
-            channel: [
-                Match(r, rules[r].name, (), (channel,), rules[r].severity)
-                for r in ids
-                if r in rules
-            ]
-            for channel, ids in owed.items()
-        }
-        why = f"now reported by {len(carried)} outlets"
-        log.info("feed=%s event #%d %s: follow-up for %s", feed.name, cluster, why, owed)
-        return with_follow_ups(alerts, follow_ups, why)
-
-    def _place(self, stories: Sequence[Story], now: datetime) -> list[int | None]:
-        """Each new story's event (cluster), or None for all when clustering is off."""
-        if self.clusters is None:
-            return [None] * len(stories)
-        items = [ClusterItem.of(s, key=cluster_key(s), first_seen=now) for s in stories]
-        return [d.cluster_id for d in self.clusters.place_batch(items)]
+        if why is not None:
+            log.info("feed=%s event #%d %s: follow-up sent", feed.name, cluster, why)
+        return planned
 
     # --- a cycle -------------------------------------------------------------------------
 
