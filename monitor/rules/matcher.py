@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.models import Match, Story
+from monitor.rules.compiled import compile_query
 from monitor.rules.document import Document, Hit
-from monitor.rules.evaluate import ALL_FIELDS, compile_query, evaluate, matched_terms
+from monitor.rules.evaluate import ALL_FIELDS, evaluate, matched_terms
 from monitor.rules.nodes import Node
 from monitor.rules.presearch import RuleIndex
 

@@ -9,8 +9,9 @@ from monitor.config import load_config
 from monitor.feeds.parse import parse_feed
 from monitor.models import Story
 from monitor.rules import Matcher, Rule, parse_query
+from monitor.rules.compiled import compile_query
 from monitor.rules.document import Document
-from monitor.rules.evaluate import ALL_FIELDS, compile_query, evaluate, matched_terms
+from monitor.rules.evaluate import ALL_FIELDS, evaluate, matched_terms
 from tests.conftest import ROOT
 
 # (query, text, expected_match, expected_terms): the terms as the text spells them, in the
