@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 ALERT_RETRY_FIRST = 30.0  # seconds before the second attempt
 ALERT_RETRY_MAX = 3600.0  # the backoff doubles up to this
+# A service (a feed, a channel) asking us to wait longer than this is not taken at its word.
+RETRY_AFTER_MAX = 2 * 86400.0
 
 
 def alert_backoff(attempts: int) -> timedelta:
@@ -65,3 +68,20 @@ def median_delay(delays: Iterable[float | None]) -> float | None:
     """The median of the known delays, or None when there are none."""
     known = [d for d in delays if d is not None]
     return statistics.median(known) if known else None
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """A Retry-After header in seconds from `now` (a number, or an HTTP date), capped at two
+    days; None when absent or unreadable. A date in the past is 0."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), RETRY_AFTER_MAX)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return min(max(0.0, (when - now).total_seconds()), RETRY_AFTER_MAX)

@@ -17,6 +17,7 @@ from monitor.dedupe.cluster import ClusterConfig, ClusterIndex
 from monitor.delivery.channels import Channel, Notifier, build_channels
 from monitor.delivery.policy import ChannelPolicy, parse_budget, parse_quiet_hours
 from monitor.delivery.route import Route
+from monitor.delivery.slack import SLACK_TIMEOUT
 from monitor.errors import ConfigError, Problem, StoreError
 from monitor.feeds.fetch import Fetcher, FetchLimits
 from monitor.feeds.policy import FeedHealth, PollPolicy
@@ -119,7 +120,7 @@ def make_fetcher(config: Config) -> Fetcher:
 # How long a service may take to answer, and how far apart two messages must be, when
 # monitor.yaml does not say: Slack answers in well under a second and takes about one
 # message a second per webhook; an SMTP server may be slow to greet.
-_TIMEOUTS = {"slack": 15.0, "email": 60.0}
+_TIMEOUTS = {"slack": SLACK_TIMEOUT, "email": 60.0}
 _PACES = {"slack": 1.0}
 DEFAULT_TIMEOUT = 30.0
 

@@ -17,8 +17,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TextIO
 from urllib.parse import unquote
 
@@ -27,6 +25,7 @@ import httpx
 from apprise.plugins.email import base as _email_base
 
 from monitor.config import CONSOLE, ChannelSettings
+from monitor.delivery.slack import SLACK_TIMEOUT, post_blocks, slack_webhook
 from monitor.errors import DeliveryError
 from monitor.models import Message
 
@@ -236,48 +235,6 @@ def _apprise_debug() -> Iterator[None]:
                 _debug_saved = None
 
 
-SLACK_TIMEOUT = 15.0  # seconds; Slack answers a webhook in well under one
-
-
-@dataclass(frozen=True)
-class SlackHook:
-    """Where a Slack channel's Block Kit messages are posted."""
-
-    url: str
-    channels: tuple[str, ...] = ()  # "#news" and the like from a slack:// URL
-
-
-def slack_webhook(plugin: object) -> SlackHook | None:
-    """The incoming-webhook URL behind an apprise Slack plugin (slack://A/B/C or
-    https://hooks.slack.com/services/A/B/C), or None for bot tokens and workflows, which
-    apprise keeps sending."""
-    if type(plugin).__name__ != "NotifySlack" or getattr(plugin, "mode", None) != "hook":
-        return None
-    base = str(getattr(plugin, "webhook_url", ""))
-    tokens = [getattr(plugin, f"token_{x}", None) for x in "abc"]
-    if not base.startswith("https://") or not all(isinstance(t, str) and t for t in tokens):
-        return None
-    rooms = tuple(str(c) for c in getattr(plugin, "channels", None) or () if c)
-    return SlackHook("/".join([base, *(str(t) for t in tokens)]), rooms)
-
-
-def retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date.
-    None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
 def message_id(alert_id: int, story_link: str) -> str:
     """The email Message-ID of one alert: the same on every send, so a duplicate after a
     crash is recognisable (and mail clients fold it away)."""
@@ -363,7 +320,13 @@ class Notifier:
             return f"printed to the console: {reason}" if reason else None
         hook = slack_webhook(target.sender[0]) if message.payload is not None else None
         if hook is not None and message.payload is not None:
-            self._post_blocks(target, hook, message.payload, timeout or SLACK_TIMEOUT)
+            post_blocks(
+                hook,
+                message.payload,
+                timeout=timeout or SLACK_TIMEOUT,
+                transport=self.http,
+                scrub=lambda text: redact(text, target.secrets),
+            )
             return None
         plugin = target.sender[0]
         if timeout is not None:
@@ -392,36 +355,6 @@ class Notifier:
                 unknown="read timed out" in said or "read timeout" in said,
             )
         return None
-
-    def _post_blocks(
-        self, target: Channel, hook: SlackHook, payload: Mapping[str, Any], timeout: float
-    ) -> None:
-        """Post a Block Kit message to a Slack webhook ourselves: apprise builds its own
-        blocks from a body (header, footer, icon) and its Markdown mode rebuilds mentions,
-        so it cannot send ours as they are."""
-        for room in hook.channels or (None,):
-            body = dict(payload, channel=room) if room else dict(payload)
-            try:
-                with httpx.Client(transport=self.http, timeout=timeout) as client:
-                    response = client.post(hook.url, json=body)
-            except httpx.ConnectTimeout:
-                raise DeliveryError(f"could not connect within {timeout:g} s") from None
-            except httpx.TimeoutException:
-                # The post went out; Slack may have it. The caller decides what that means.
-                raise DeliveryError(f"no answer within {timeout:g} s", unknown=True) from None
-            except httpx.ConnectError as e:
-                refused = "refused" in str(e).lower()
-                reason = "connection refused" if refused else redact(str(e), target.secrets)
-                raise DeliveryError(reason) from None
-            except httpx.HTTPError as e:
-                raise DeliveryError(redact(str(e) or type(e).__name__, target.secrets)) from None
-            if response.status_code != 200:
-                said = " ".join(response.text.split())[:200]
-                reason = f"HTTP {response.status_code} {said}".strip()
-                raise DeliveryError(
-                    redact(reason, target.secrets),
-                    retry_after=retry_after(response.headers.get("retry-after")),
-                )
 
     def _print(self, channel: str, message: Message) -> None:
         with self._console_lock:

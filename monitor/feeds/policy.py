@@ -21,8 +21,8 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 from monitor.models import PollStatus
+from monitor.timing import retry_after_seconds
 
-RETRY_AFTER_MAX = 2 * 86400.0
 PERMANENT_FACTOR = 6  # a 404 or a missing file starts its back-off this many times later
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
@@ -70,23 +70,6 @@ class Decision:
     next_poll_at: datetime | None
     health: FeedHealth
     delay: float | None  # seconds, before jitter is what `next_poll_at - now` shows
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """A Retry-After header in seconds from `now` (a number, or an HTTP date), capped at two
-    days; None when absent or unreadable. A date in the past is 0."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), RETRY_AFTER_MAX)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max(0.0, (when - now).total_seconds()), RETRY_AFTER_MAX)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

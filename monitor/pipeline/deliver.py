@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 _FOREVER = datetime.max.replace(tzinfo=UTC)  # as `now`: every pending alert, due or not
-MAX_RETRY_AFTER = 2 * 86400.0  # a service asking for longer is not taken at its word
 
 
 class DeliveryOutcome(StrEnum):
@@ -374,7 +373,7 @@ class Deliverer:
         )
         wait = alert_backoff(attempts)
         if error.retry_after is not None:
-            wait = max(wait, timedelta(seconds=min(error.retry_after, MAX_RETRY_AFTER)))
+            wait = max(wait, timedelta(seconds=error.retry_after))  # capped by its parser
         # The alerts behind this one wait with it, so the channel's alerts stay in order.
         self._waiting[alert.channel] = failed_at + wait
         log.warning(
