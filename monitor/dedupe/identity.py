@@ -4,9 +4,9 @@ A story is a repeat when its feed already had its guid, or when any other feed a
 its canonical link, or its own feed had the same canonical link with the same #fragment.
 `identity_keys` says which keys a story has and `is_repeat` decides; the store only looks
 keys up and inserts them under a UNIQUE constraint, so "never twice" is a database fact.
-An item with neither guid nor link is known by a hash of its normalised title and summary
-(`text_key`). Cross-outlet clustering of different articles about one event is
-`monitor.dedupe.cluster`.
+An item with neither guid nor link is also known by a hash of its normalised title and
+summary (`text_key`), since the guid parse.py makes up for it changes with a space.
+Cross-outlet clustering of different articles about one event is `monitor.dedupe.cluster`.
 """
 
 from __future__ import annotations
@@ -147,7 +147,8 @@ def identity_keys(story: Story) -> tuple[IdentityKey, ...]:
     """The keys under which a story is stored, and looked up to tell whether it is a repeat.
 
     GUID and POST keys carry the feed's name, so they only ever meet the same feed's items.
-    The LINK key is shared by every feed; the first story to claim it owns it.
+    The LINK key is shared by every feed; the first story to claim it owns it. An item with
+    neither guid nor link also has its feed's TEXT key (`text_key`).
     """
     keys = [IdentityKey(KeyKind.GUID, f"{story.feed}\x1f{story.guid}")]
     canonical = canonical_link(story.link)
@@ -155,6 +156,10 @@ def identity_keys(story: Story) -> tuple[IdentityKey, ...]:
         fragment = story.link.partition("#")[2]
         keys.append(IdentityKey(KeyKind.POST, f"{story.feed}\x1f{canonical}#{fragment}"))
         keys.append(IdentityKey(KeyKind.LINK, canonical))
+    else:
+        text = text_key(story)
+        if text is not None:
+            keys.append(text)
     return tuple(keys)
 
 
@@ -177,8 +182,8 @@ def text_key(story: Story) -> IdentityKey | None:
     Such an item (RSS 0.91, odd Atom) can only be known by its words: a hash of its
     `normalised_text`, scoped to its feed like a guid, so re-spacing or re-encoding the
     same text is the same story, while two outlets' identical wire copy stay two stories
-    (clustering puts them together). Not yet among `identity_keys`: the store would first
-    have to give the link-less stories it holds their TEXT keys, from their stored words.
+    (clustering puts them together). Stories stored before this key existed were given it
+    from their stored words (the store's migration m007).
     """
     if story.link.strip() or (story.guid and not story.guid.startswith(SYNTHETIC_GUID_PREFIX)):
         return None

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from monitor.dedupe import IdentityKey, KeyKind, canonical_link, identity_keys
+from monitor.dedupe import IdentityKey, KeyKind, canonical_link, identity_keys, text_key
 from monitor.models import Story
 
 migrations = Migrations("monitor")
@@ -163,6 +163,23 @@ def m006_clusters(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_story_titles ON story_titles (story_id)")
     # Why an alert of an event that alerted before was sent (an escalation), or NULL.
     db.execute("ALTER TABLE alerts ADD COLUMN follow_up TEXT")
+
+
+@migrations()
+def m007_text_keys(db: sqlite_utils.Database) -> None:
+    # Items with neither guid nor link are now also known by their words (dedupe.text_key):
+    # the ones already stored get that key, so re-spacing one of them is not a new story.
+    rows = db.execute(
+        "SELECT id, feed, guid, title, summary FROM stories"
+        " WHERE coalesce(link, '') = '' ORDER BY id"
+    ).fetchall()
+    keyed = []
+    for story_id, feed, guid, title, summary in rows:
+        story = Story(feed=feed, guid=guid, link="", title=title or "", summary=summary or "")
+        key = text_key(story)
+        if key is not None:
+            keyed.append((story_id, feed, [key]))
+    insert_keys(db, keyed, upgrading=True)
 
 
 def insert_keys(

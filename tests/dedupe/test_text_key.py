@@ -61,12 +61,13 @@ def test_only_items_without_guid_and_link_have_a_text_key(story: Story, has_key:
     assert (text_key(story) is not None) is has_key
 
 
-def test_the_text_key_is_not_yet_among_the_stored_keys() -> None:
-    # The store holds identity_keys; it has no TEXT keys for what it already holds.
-    story = item("Clashes in Tripoli")
-    assert all(key.kind is not KeyKind.TEXT for key in identity_keys(story))
+def test_a_story_without_guid_or_link_is_stored_under_its_text_key() -> None:
+    story = item("Clashes in Tripoli", guid="sha1:0123")
     key = text_key(story)
     assert key is not None and key.value.startswith("f\x1f")
+    assert key in identity_keys(story)
+    linked = item("Clashes in Tripoli", guid="sha1:0123", link="https://ex.org/a")
+    assert all(k.kind is not KeyKind.TEXT for k in identity_keys(linked))
 
 
 def test_normalised_text_keeps_title_and_summary_apart() -> None:

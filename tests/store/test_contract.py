@@ -99,6 +99,24 @@ def test_which_stories_are_repeats(
     assert (add(store, story(*second)) == []) is repeat
 
 
+def test_an_item_with_no_guid_or_link_is_known_by_its_words(store: Store) -> None:
+    # parse.py's made-up guid hashes the raw text, so a re-spaced copy has another one.
+    first = Story(
+        feed="bbc", guid="sha1:aa", link="", title="Clashes in  Misrata", summary="Two dead"
+    )
+    respaced = replace(first, guid="sha1:bb", title="Clashes in Misrata", summary="two dead.")
+    other = replace(first, guid="sha1:cc", summary="Three dead")
+    elsewhere = replace(respaced, feed="guardian")
+    assert add(store, first) == ["sha1:aa"]
+    assert store.unseen([respaced, other, elsewhere]) == [other, elsewhere]
+    assert add(store, respaced, other) == ["sha1:cc"]
+
+
+def test_two_link_less_copies_in_one_batch_store_once(store: Store) -> None:
+    a = Story(feed="bbc", guid="sha1:aa", link="", title="Clashes", summary="Two dead")
+    assert add(store, a, replace(a, guid="sha1:bb", title=" clashes ")) == ["sha1:aa"]
+
+
 def test_two_copies_in_one_batch_store_once(store: Store) -> None:
     assert len(add(store, story("g1"), story("g2", link="https://ex.org/a?fbclid=1"))) == 1
 

@@ -38,9 +38,10 @@ def test_a_new_database_is_marked_as_monitors_and_in_wal_mode(tmp_path: Path) ->
         "m004_delivery_policy",
         "m005_feed_health",
         "m006_clusters",
+        "m007_text_keys",
     ]
     SQLiteStore(tmp_path / "m.db").close()  # opening again applies nothing twice
-    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 6
+    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 7
 
 
 def test_an_empty_file_is_initialised(tmp_path: Path) -> None:
@@ -108,6 +109,28 @@ def test_a_database_from_the_version_before_is_recognised_and_upgraded(tmp_path:
         store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+
+
+def test_link_less_stories_stored_before_text_keys_get_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    migrations.apply(db, stop_before="m007_text_keys")
+    db.execute("INSERT INTO feeds (name, url, title, interval) VALUES ('bbc', 'u', 'BBC', 60)")
+    db.execute(
+        """INSERT INTO stories (feed, guid, link, title, summary, first_seen)
+           VALUES ('bbc', 'sha1:aa', '', 'Clashes in Misrata', 'Two dead', ?)""",
+        [NOW.isoformat()],
+    )
+    db.conn.commit()
+    db.close()
+    store = SQLiteStore(path, writer=True)
+    try:
+        respaced = Story(
+            feed="bbc", guid="sha1:bb", link="", title="clashes in  Misrata", summary="Two dead."
+        )
+        assert store.unseen([respaced]) == []
+    finally:
+        store.close()
 
 
 def test_only_one_of_two_connections_claims_an_alert(tmp_path: Path) -> None:
