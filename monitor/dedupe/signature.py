@@ -80,7 +80,7 @@ class Signature:
 def stem(word: str) -> str:
     """A light English stem, enough for headlines to meet: plurals and -ing/-ed endings,
     a final e ("strikes", "striking", "strike"; "earthquakes" and "earthquake"), -ies as -y,
-    and the demonyms that are the country plus a letter (Libyan, Syrian, Israeli).
+    and the demonyms that are the country plus a letter or two (Libyan, Israeli, Moroccan).
     Both sides of a comparison are stemmed alike, so an odd stem only has to be stable."""
     for suffix in ("ings", "ing", "ies", "es", "ed", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
@@ -95,6 +95,8 @@ def stem(word: str) -> str:
         word = word[:-1]
     if len(word) >= 6 and word.endswith(("an", "i")) and word[-2] != "i":
         word = word[:-1]
+    if len(word) >= 6 and word.endswith(("a", "o")):
+        word = word[:-1]  # then "Libya" and "Libyan", "Morocco" and "Moroccan" meet
     return word
 
 

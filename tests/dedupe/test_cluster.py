@@ -10,7 +10,7 @@ import pytest
 
 from monitor.dedupe import KeyKind, identity_keys
 from monitor.dedupe.cluster import ClusterConfig, ClusterIndex, ClusterItem, Reason
-from monitor.dedupe.signature import signature
+from monitor.dedupe.signature import signature, stem
 from monitor.feeds.parse import parse_feed
 from tests.dedupe import pairs
 
@@ -278,3 +278,25 @@ def test_two_short_titles_sharing_only_a_place_are_two_events(
     a = index.place(item("a", "Al Jazeera", first))
     b = index.place(item("b", "BBC", second, at=1))
     assert (a.cluster_id == b.cluster_id) is together
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("earthquakes", "earthquake"),
+        ("strikes", "striking", "strike"),
+        ("closed", "closing", "close"),
+        ("countries", "country"),
+        ("Libyan", "Libya"),
+        ("Moroccan", "Morocco"),
+        ("Israeli", "Israel"),
+        ("marches", "march"),
+    ],
+)
+def test_the_forms_of_a_word_headlines_use_meet_in_one_stem(words: tuple[str, ...]) -> None:
+    assert len({stem(w.lower()) for w in words}) == 1
+
+
+def test_stems_keep_different_words_apart() -> None:
+    words = ("shell", "shelter", "port", "portrait", "march", "marine", "libya", "liberia")
+    assert len({stem(w) for w in words}) == len(words)
