@@ -8,10 +8,16 @@ same event, or starts a cluster, and says why (`ClusterDecision`). Two stages:
    reaches `ClusterConfig.near_duplicate` gives its cluster at once.
 2. **The same event** in the outlets' own words: the live clusters that share the story's
    rarest terms (an inverted index of the clusters' terms, rarity counted over the stories
-   in the window) are scored by the TF-IDF cosine between the story and each cluster's most
-   recent members, names weighted up, a fading factor for the time between them; the best
-   one is joined when the cosine is high, or fairly high and rapidfuzz finds the titles
-   alike (`ClusterConfig`).
+   in the window) are scored by the cosine between the story and each cluster's TF-IDF
+   centroid (as Miranda et al. 2018 do), names weighted up, a fading factor for the time
+   to the cluster's nearest member. The best one is joined when that cosine is high and
+   the story shares at least two terms with the cluster (one word in common, a place, is
+   no evidence), or when it is fairly high and a recent member has a title rapidfuzz finds
+   alike and a fairly high cosine with the story on its own (a cluster's centroid holds
+   the whole theme; a title-confirmed join must hold for one report of it) (`ClusterConfig`).
+   The centroids and their norms are kept exactly as stories join and leave
+   (`index.py`), so a comparison is one pass over the story's terms, whatever the size
+   of the cluster.
 
 **Time.** Each story has one time: its published time, or its first-seen time when it has
 none or claims one later than first seen (`ClusterItem.time`). A story may join a cluster
@@ -38,13 +44,14 @@ lower cluster id, so the index is deterministic.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from monitor.dedupe.index import LiveStory, StoryWindow
 from monitor.dedupe.signature import Signature, jaccard, signature
@@ -118,21 +125,23 @@ class ClusterConfig:
     window: timedelta = timedelta(hours=48)
     near_duplicate: float = 0.5  # estimated Jaccard of 3-shingles: the same wire text
     bands: int = 8  # LSH bands of MinHash rows (16 hashes / 8 = 2 rows a band)
-    join: float = 0.35  # cosine at which a story joins a cluster on its terms alone
-    join_with_title: float = 0.2  # a lower cosine, when the titles agree too …
-    title_ratio: float = 55.0  # … rapidfuzz token_set_ratio of their content words
+    join: float = 0.35  # centroid cosine at which a story joins on its terms alone
+    join_with_title: float = 0.2  # a lower one, with a member's cosine this high too, …
+    title_ratio: float = 55.0  # … whose title agrees: rapidfuzz token_set_ratio of words
+    shared_terms: int = 2  # one word in common (a place, a name) is no evidence of one event
     fade: float = 0.3  # the cosine loses this share over one window of time between them
     query_terms: int = 12  # the story's rarest terms that look up candidate clusters
     max_postings: int = 400  # a term in more live clusters than this finds no candidate
     candidates: int = 12  # clusters scored in full, the best by shared rarity
-    recent_members: int = 8  # a cluster is compared through its latest members
-    population: int = 2000  # rarity is counted as if the window held at least this many
+    recent_members: int = 8  # the latest members whose titles may confirm a join
+    population: int = 2000  # rarity is counted as if the window held this many stories
 
 
 @dataclass
 class _Cluster:
     id: int
     members: list[LiveStory] = field(default_factory=list)  # in (time, key) order
+    times: list[datetime] = field(default_factory=list)  # the members' times, for bisect
     outlets: dict[str, int] = field(default_factory=dict)
 
 
@@ -239,25 +248,20 @@ class ClusterIndex:
         )
 
     def _same_event(self, item: ClusterItem, sig: Signature) -> ClusterDecision:
-        config = self.config
         weights = self._window.weights(sig, placing=True)
-        norm = math.sqrt(sum(w * w for w in weights.values()))
-        best: tuple[float, int, LiveStory] | None = None
+        norm2 = sum(w * w for w in weights.values())
+        best: tuple[float, int] | None = None
         near_miss = 0.0
         for cluster_id in self._candidates(weights):
-            for member in self._clusters[cluster_id].members[-config.recent_members :]:
-                if not self._in_reach(item, member):
-                    continue
-                score = self._score(item, sig, weights, norm, member)
-                if score <= 0.0:
-                    near_miss = max(near_miss, -score)
-                elif best is None or (score, -cluster_id) > (best[0], -best[1]):
-                    best = (score, cluster_id, member)
+            score = self._score(item, sig, weights, norm2, self._clusters[cluster_id])
+            if score <= 0.0:
+                near_miss = max(near_miss, -score)
+            elif best is None or (score, -cluster_id) > (best[0], -best[1]):
+                best = (score, cluster_id)
         if best is not None:
-            score, cluster_id, member = best
-            return ClusterDecision(
-                item.key, cluster_id, False, score, Reason.SAME_EVENT, member.item.key
-            )
+            score, cluster_id = best
+            latest = self._clusters[cluster_id].members[-1].item.key
+            return ClusterDecision(item.key, cluster_id, False, score, Reason.SAME_EVENT, latest)
         return ClusterDecision(item.key, self._new_id(), True, near_miss, Reason.NEW)
 
     def _candidates(self, weights: dict[str, float]) -> list[int]:
@@ -270,8 +274,9 @@ class ClusterIndex:
             clusters = self._window.clusters_with(term)
             if len(clusters) > config.max_postings:
                 continue
+            weight = weights[term]
             for cluster_id in clusters:
-                shared[cluster_id] = shared.get(cluster_id, 0.0) + weights[term]
+                shared[cluster_id] = shared.get(cluster_id, 0.0) + weight
         ranked = sorted(shared, key=lambda c: (-shared[c], c))
         return ranked[: config.candidates]
 
@@ -280,26 +285,63 @@ class ClusterIndex:
         item: ClusterItem,
         sig: Signature,
         weights: dict[str, float],
-        norm: float,
-        member: LiveStory,
+        norm2: float,
+        cluster: _Cluster,
     ) -> float:
-        """The time-faded cosine with one live story if the story may join it on that,
-        else minus it (a near miss, reported on a NEW decision)."""
+        """The time-faded cosine between the story and a cluster's centroid if the story
+        may join the cluster on that, else minus it (a near miss, reported on a NEW
+        decision). Time is the gap to the cluster's member nearest in time."""
         config = self.config
-        other = self._window.weights(member.signature)
-        other_norm = math.sqrt(sum(w * w for w in other.values()))
-        if not norm or not other_norm:
+        gap = self._gap(item, cluster)
+        if gap > config.window:
             return 0.0
-        dot = sum(w * other[t] for t, w in weights.items() if t in other)
-        gap = abs((item.time - member.item.time) / config.window)
-        cosine = dot / (norm * other_norm) * (1.0 - config.fade * min(1.0, gap))
+        centroid = self._window.centroid(cluster.id)
+        if not norm2 or not centroid.norm2:
+            return 0.0
+        sums, level = centroid.sums, self._window.term_weight
+        shared = [w * sums[t] * level(t) for t, w in weights.items() if t in sums]
+        if len(shared) < config.shared_terms:
+            return 0.0
+        dot = sum(shared)
+        fading = 1.0 - config.fade * min(1.0, gap / config.window)
+        cosine = dot / math.sqrt(norm2 * centroid.norm2) * fading
         if cosine >= config.join:
             return cosine
-        if cosine >= config.join_with_title and sig.title and member.signature.title:
-            ratio = fuzz.token_set_ratio(sig.title, member.signature.title)
-            if ratio >= config.title_ratio:
-                return cosine
+        if cosine >= config.join_with_title and sig.title:
+            recent = cluster.members[-config.recent_members :]
+            confirmed = [
+                self._member_cosine(item, weights, norm2, recent[i])
+                for _, _, i in process.extract_iter(
+                    sig.title,
+                    [m.signature.title for m in recent],
+                    scorer=fuzz.token_set_ratio,
+                    score_cutoff=config.title_ratio,
+                )
+            ]
+            best = max(confirmed, default=0.0)
+            if best >= config.join_with_title:
+                return best
         return -cosine
+
+    def _member_cosine(
+        self, item: ClusterItem, weights: dict[str, float], norm2: float, member: LiveStory
+    ) -> float:
+        """The time-faded cosine between the story and one live story."""
+        other = self._window.weights(member.signature)
+        other2 = sum(w * w for w in other.values())
+        if not other2:
+            return 0.0
+        dot = sum(w * weights[t] for t, w in other.items() if t in weights)
+        gap = abs(item.time - member.item.time) / self.config.window
+        return dot / math.sqrt(norm2 * other2) * (1.0 - self.config.fade * min(1.0, gap))
+
+    @staticmethod
+    def _gap(item: ClusterItem, cluster: _Cluster) -> timedelta:
+        """The time between a story and the cluster's member nearest to it in time."""
+        times = cluster.times
+        at = bisect.bisect_left(times, item.time)
+        near = [abs(item.time - times[i]) for i in (at - 1, at) if 0 <= i < len(times)]
+        return min(near)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -318,7 +360,8 @@ class ClusterIndex:
         for gone in self._window.expire(time - self.config.window):
             self._placed.pop(gone.item.key, None)
             cluster = self._clusters[gone.cluster_id]
-            cluster.members.remove(gone)
+            at = cluster.members.index(gone)
+            del cluster.members[at], cluster.times[at]
             left = cluster.outlets[gone.item.outlet] - 1
             if left:
                 cluster.outlets[gone.item.outlet] = left
@@ -339,6 +382,7 @@ class ClusterIndex:
         ):
             position -= 1
         members.insert(position, live)
+        cluster.times.insert(position, item.time)
         cluster.outlets[item.outlet] = cluster.outlets.get(item.outlet, 0) + 1
 
     def outlets(self, cluster_id: int) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ NAME_BOOST = 1.5
 MAX_TERMS = 48  # a long summary's words past these add little and cost every comparison
 
 _UNPACK = struct.Struct(f"<{MINHASH_SIZE}I").unpack
+_SIBILANTS = ("s", "x", "z", "ch", "sh")  # "buses", "taxes", "marches": -es is the plural
 _APOSTROPHE = "\u2019"  # the typographic apostrophe most feeds write
 _WORD = re.compile(rf"[^\W_]+(?:['{_APOSTROPHE}][^\W_]+)*")
 # A capital after these starts a sentence or a quotation, and says nothing of a name.
@@ -78,14 +79,24 @@ class Signature:
 
 def stem(word: str) -> str:
     """A light English stem, enough for headlines to meet: plurals and -ing/-ed endings,
-    and the demonyms that are the country plus a letter (Libyan, Syrian, Israeli).
+    a final e ("strikes", "striking", "strike"; "earthquakes" and "earthquake"), -ies as -y,
+    and the demonyms that are the country plus a letter or two (Libyan, Israeli, Moroccan).
     Both sides of a comparison are stemmed alike, so an odd stem only has to be stable."""
     for suffix in ("ings", "ing", "ies", "es", "ed", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            word = word[: -len(suffix)]
+            if suffix == "ies":
+                word = word[:-3] + "y"
+            elif suffix == "es" and not word[:-2].endswith(_SIBILANTS):
+                word = word[:-1]  # "strikes": only the plural s (its e goes below)
+            else:
+                word = word[: -len(suffix)]
             break
+    if len(word) >= 5 and word.endswith("e"):
+        word = word[:-1]
     if len(word) >= 6 and word.endswith(("an", "i")) and word[-2] != "i":
         word = word[:-1]
+    if len(word) >= 6 and word.endswith(("a", "o")):
+        word = word[:-1]  # then "Libya" and "Libyan", "Morocco" and "Moroccan" meet
     return word
 
 
