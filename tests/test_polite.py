@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -59,9 +59,10 @@ class CountingParse:
         feed: str,
         base_url: str = "",
         headers: Mapping[str, str] | None = None,
+        known: Collection[int] = (),
     ) -> ParsedFeed:
         self.calls += 1
-        return parse_feed(data, feed=feed, base_url=base_url, headers=headers)
+        return parse_feed(data, feed=feed, base_url=base_url, headers=headers, known=known)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import resource
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -61,13 +61,19 @@ def _on_alarm(_signum: int, _frame: FrameType | None) -> None:
 
 
 def _parse_with_budget(
-    data: bytes, feed: str, base_url: str, headers: dict[str, str], seconds: float, mb: int
+    data: bytes,
+    feed: str,
+    base_url: str,
+    headers: dict[str, str],
+    seconds: float,
+    mb: int,
+    known: Collection[int] = (),
 ) -> ParsedFeed:
     """In a worker process: parse, or raise ParseError when over the time or memory budget."""
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return parse_feed(data, feed=feed, base_url=base_url, headers=headers)
+        return parse_feed(data, feed=feed, base_url=base_url, headers=headers, known=known)
     except _OverTime:
         raise ParseError(f"parsing took longer than {seconds:g}s; given up") from None
     except MemoryError:
@@ -115,6 +121,7 @@ class ParsePool:
         feed: str,
         base_url: str = "",
         headers: Mapping[str, str] | None = None,
+        known: Collection[int] = (),
     ) -> ParsedFeed:
         """parse_feed in a worker process. Raises ParseError, also when over budget."""
         for attempt in (1, 2):
@@ -128,6 +135,7 @@ class ParsePool:
                     dict(headers or {}),
                     self.seconds,
                     self.memory_mb,
+                    known,
                 )
                 return future.result(timeout=self.seconds + _GRACE)
             except FutureTimeout:
