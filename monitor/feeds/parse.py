@@ -244,29 +244,36 @@ def _parsed(
     )
 
 
-# An item (RSS <item>, Atom <entry>, with any namespace prefix) from its start tag to its
-# end tag; and any item's start tag.
-_ITEM = re.compile(rb"<((?:[\w.-]+:)?(?:item|entry))(?:\s[^>]*)?>.*?</\1\s*>", re.DOTALL)
-_ITEM_START = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s>/]")
+# An item's start tag (RSS <item>, Atom <entry>, with any namespace prefix) and end tag.
+_ITEM_START = re.compile(rb"<((?:[\w.-]+:)?(?:item|entry))[\s>/]")
+_ITEM_END = re.compile(rb"</((?:[\w.-]+:)?(?:item|entry))\s*>")
 _CHANNEL_TAG = re.compile(rb"<(?:[\w.-]+:)?channel(?:\s[^>]*)?>")
 
 
 def item_spans(data: bytes) -> list[tuple[int, int]] | None:
     """Where each item of a document starts and ends, or None when the items cannot be told
-    apart with certainty by their bytes: an item inside an item, an item the pattern does not
-    close (cut off, self-closed), or an end tag that may stand inside a CDATA section or a
-    comment. UTF-16/32 documents have none (the pattern is ASCII)."""
+    apart with certainty by their bytes: an item inside an item, an item not closed (cut
+    off, self-closed), or an end tag that may stand inside a CDATA section or a comment.
+    UTF-16/32 documents have none (the patterns are ASCII)."""
+    starts = list(_ITEM_START.finditer(data))
+    ends = list(_ITEM_END.finditer(data))
+    if len(starts) != len(ends):
+        return None
     spans: list[tuple[int, int]] = []
-    for match in _ITEM.finditer(data):
-        item = match.group()
-        if (
-            _ITEM_START.search(item, 1)
-            or item.count(b"<![CDATA[") != item.count(b"]]>")
-            or item.count(b"<!--") != item.count(b"-->")
+    last = 0
+    # Two scans in C and a walk over the pairs: each start must come after the last end,
+    # and close with its own name.
+    for start, end in zip(starts, ends, strict=True):
+        begin, finish = start.start(), end.end()
+        if begin < last or end.start() < start.end() or start[1] != end[1]:
+            return None
+        if data.count(b"<![CDATA[", begin, finish) != data.count(b"]]>", begin, finish) or (
+            data.count(b"<!--", begin, finish) != data.count(b"-->", begin, finish)
         ):
             return None
-        spans.append(match.span())
-    return spans if len(_ITEM_START.findall(data)) == len(spans) else None
+        spans.append((begin, finish))
+        last = finish
+    return spans
 
 
 def item_digests(
@@ -293,8 +300,9 @@ def item_digests(
         )
     )
     key = hashlib.blake2b(context, digest_size=32).digest()
+    view = memoryview(data)
     return [
-        int.from_bytes(hashlib.blake2b(data[start:end], digest_size=8, key=key).digest())
+        int.from_bytes(hashlib.blake2b(view[start:end], digest_size=8, key=key).digest())
         for start, end in spans
     ]
 
