@@ -44,6 +44,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tree this script is in is the code measured, not whichever `monitor` is installed
+# (a worktree's venv may point at another checkout).
+sys.path.insert(0, str(ROOT))
 WARM_UP = b"<rss version='2.0'><channel><item><title>t</title></item></channel></rss>"
 REPLAY = ROOT.parent / "shared" / "corpus" / "replay"
 
@@ -265,6 +268,7 @@ def whole_command(urls: list[str], tmp: Path) -> tuple[Meter, str]:
             text=True,
             env=env,
             check=False,
+            cwd=ROOT,  # `-m monitor` imports this tree's package
         )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # The command's own CPU and peak memory (its parser processes are its children).

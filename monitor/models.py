@@ -119,6 +119,18 @@ class ParsedFeed:
     stories: tuple[Story, ...]
     warning: str | None = None
     ttl: float | None = None  # RSS <ttl>, in seconds: how long the publisher asks us to wait
+    # Each story's item digest (parse.item_digests), in the same order; empty when the
+    # document's items could not be told apart reliably. Bookkeeping, not content: two
+    # readings of the same stories are equal whatever their digests.
+    digests: tuple[int, ...] = field(default=(), compare=False)
+    # The digests of the items left out because the caller knew them (byte for byte the
+    # items of the feed's last document): no story is made for them.
+    repeated: tuple[int, ...] = ()
+
+    @property
+    def items(self) -> int:
+        """How many items the document has: stories made and items left out as known."""
+        return len(self.stories) + len(self.repeated)
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,20 @@ memory budget that cost the one document, never the daemon."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from monitor.errors import ParseError
 from monitor.feeds.parse import parse_feed
 from monitor.feeds.workers import ParsePool
+from tests.conftest import ROOT
 
 SMALL = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
@@ -95,3 +100,32 @@ def test_a_worker_that_dies_costs_its_feed_and_is_replaced() -> None:
             ["the parser's process died (over its memory budget?); given up"],
         )
         assert len(pool.parse(SMALL, feed="wire").stories) == 1
+
+
+def test_worker_processes_do_not_import_the_parents_main_module(tmp_path: Path) -> None:
+    # Run as a script, like the `monitor` console script that imports the whole CLI: a
+    # spawned worker would import it again (as __mp_main__) before parsing anything.
+    marks = tmp_path / "imported-by"
+    script = tmp_path / "daemon.py"
+    script.write_text(
+        "import os, sys\n"
+        f"open({str(marks)!r}, 'a').write(str(os.getpid()) + '\\n')\n"
+        "from monitor.feeds.workers import ParsePool\n"
+        "if __name__ == '__main__':\n"
+        "    with ParsePool(2) as pool:\n"
+        f"        parsed = [pool.parse({SMALL!r}, feed='w') for _ in range(4)]\n"
+        "    print(len(parsed[-1].stories), os.getpid())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+    assert done.returncode == 0, done.stderr
+    stories, parent = done.stdout.split()
+    assert stories == "1"
+    assert marks.read_text().split() == [parent]  # imported once: by the parent alone

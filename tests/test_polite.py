@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -59,9 +59,10 @@ class CountingParse:
         feed: str,
         base_url: str = "",
         headers: Mapping[str, str] | None = None,
+        known: Collection[int] = (),
     ) -> ParsedFeed:
         self.calls += 1
-        return parse_feed(data, feed=feed, base_url=base_url, headers=headers)
+        return parse_feed(data, feed=feed, base_url=base_url, headers=headers, known=known)
 
 
 @pytest.fixture
@@ -372,3 +373,23 @@ def test_only_items_not_in_the_feeds_last_document_reach_the_store(
         assert store.asked == [["a", "b", "c"], ["d"], ["e"]]
     finally:
         store.close()
+
+
+def test_idle_connections_are_kept_per_host_and_the_least_recent_hosts_closed(
+    counting: Sequence[ThreadingHTTPServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Counting, "pause", 0.0)
+    ports = [s.server_address[1] for s in counting]
+    limits = FetchLimits(connect_timeout=5.0, read_timeout=5.0, keepalive_hosts=2)
+
+    with Fetcher(limits) as fetcher:
+        for port in [ports[0], ports[1], ports[0], ports[1]]:
+            fetcher.fetch(f"http://127.0.0.1:{port}/a")
+        # Two hosts kept: each reused its one connection.
+        assert len(Counting.connections) == 2
+        fetcher.fetch(f"http://127.0.0.1:{ports[2]}/a")  # a third host: the first is let go
+        for port in [ports[1], ports[2], ports[0]]:
+            fetcher.fetch(f"http://127.0.0.1:{port}/a")
+
+    # The second and third hosts reused theirs; only the first connected again.
+    assert len(Counting.connections) == 4

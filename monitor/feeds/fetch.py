@@ -12,7 +12,10 @@ neither timeout nor size limit, which is why it never sees a URL.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from enum import Enum
@@ -98,26 +101,127 @@ class FetchLimits:
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 10
     deny_private: bool = False
-    # Connections kept open between requests (idle), across all hosts.
-    keepalive: int = 64
+    # Idle connections kept open for reuse: at most this many per host, for at most this
+    # many hosts (the least recently used host's are closed first).
+    keepalive_per_host: int = 2
+    keepalive_hosts: int = 256
+
+
+_Origin = tuple[bytes, bytes, int | None]
+
+
+class _PoolPerHost:
+    """httpcore connection pools, one per origin (scheme, host, port).
+
+    httpcore's pool walks all its connections on every request and every release, and
+    counts them again for each one it looks at: with connections to many hosts kept alive,
+    that walk was most of a fetch's CPU (about 1.5 ms a 304 with 64 kept). A pool per
+    origin holds only that host's few connections. A host's pool is closed, least recently
+    used first, when more hosts than `hosts` are kept and none of its requests is running.
+    """
+
+    def __init__(self, make: Callable[[], httpcore.ConnectionPool], hosts: int) -> None:
+        self._make = make
+        self._hosts = max(1, hosts)
+        self._lock = threading.Lock()
+        self._pools: OrderedDict[_Origin, httpcore.ConnectionPool] = OrderedDict()
+        self._running: dict[_Origin, int] = {}
+
+    def handle_request(self, request: httpcore.Request) -> httpcore.Response:
+        """Send the request on its origin's pool; the response holds it until closed."""
+        origin = (request.url.scheme, request.url.host, request.url.port)
+        with self._lock:
+            pool = self._pools.get(origin)
+            if pool is None:
+                pool = self._pools[origin] = self._make()
+            self._pools.move_to_end(origin)
+            self._running[origin] = self._running.get(origin, 0) + 1
+            idle = self._evict()
+        for old in idle:
+            old.close()
+        try:
+            response = pool.handle_request(request)
+        except BaseException:
+            self._release(origin)
+            raise
+        stream = response.stream
+        assert isinstance(stream, Iterable)  # a sync pool's
+        response.stream = _Releasing(stream, lambda: self._release(origin))
+        return response
+
+    def _evict(self) -> list[httpcore.ConnectionPool]:
+        """Under the lock: take out the pools of the least recently used hosts past the
+        limit that have no request running, to be closed."""
+        evicted: list[httpcore.ConnectionPool] = []
+        for origin in list(self._pools):
+            if len(self._pools) <= self._hosts:
+                break
+            if not self._running.get(origin):
+                evicted.append(self._pools.pop(origin))
+                self._running.pop(origin, None)
+        return evicted
+
+    def _release(self, origin: _Origin) -> None:
+        with self._lock:
+            left = self._running.get(origin, 0) - 1
+            if left > 0:
+                self._running[origin] = left
+            else:
+                self._running.pop(origin, None)
+
+    def close(self) -> None:
+        """Close every host's connections."""
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), OrderedDict()
+            self._running.clear()
+        for pool in pools:
+            pool.close()
+
+
+class _Releasing:
+    """A response's body stream that tells its pool, once, when it is closed."""
+
+    def __init__(self, inner: Iterable[bytes], done: Callable[[], None]) -> None:
+        self._inner = inner
+        self._done: Callable[[], None] | None = done
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._inner)
+
+    def close(self) -> None:
+        try:
+            closer = getattr(self._inner, "close", None)
+            if closer is not None:
+                closer()
+        finally:
+            done, self._done = self._done, None
+            if done is not None:
+                done()
 
 
 class _GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport over our own httpcore pool, whose network backend applies the
-    address policy and the deadline to every connection."""
+    """httpx's transport over our own httpcore pools (one per host), whose network backend
+    applies the address policy and the deadline to every connection."""
 
     def __init__(self, limits: FetchLimits) -> None:
         super().__init__()
         self._pool.close()
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            # Concurrency is the poller's to limit (in all and per host); the pool only keeps
-            # idle connections for reuse.
-            max_connections=None,
-            max_keepalive_connections=limits.keepalive,
-            keepalive_expiry=30.0,
-            network_backend=GuardedBackend(AddressPolicy(deny_private=limits.deny_private)),
-        )
+        ssl_context = httpx.create_ssl_context()
+        backend = GuardedBackend(AddressPolicy(deny_private=limits.deny_private))
+
+        def one_host() -> httpcore.ConnectionPool:
+            return httpcore.ConnectionPool(
+                ssl_context=ssl_context,
+                # Concurrency is the poller's to limit (in all and per host); the pool only
+                # keeps idle connections for reuse.
+                max_connections=None,
+                max_keepalive_connections=limits.keepalive_per_host,
+                keepalive_expiry=30.0,
+                network_backend=backend,
+            )
+
+        # httpx calls only handle_request and close on its pool.
+        self._pool = _PoolPerHost(one_host, limits.keepalive_hosts)  # type: ignore[assignment]
 
 
 class Fetcher:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -125,9 +125,18 @@ def without_invalid_char_refs(data: bytes) -> bytes:
 
 
 def parse_feed(
-    data: bytes, *, feed: str, base_url: str = "", headers: Mapping[str, str] | None = None
+    data: bytes,
+    *,
+    feed: str,
+    base_url: str = "",
+    headers: Mapping[str, str] | None = None,
+    known: Collection[int] = (),
 ) -> ParsedFeed:
-    """Parse a feed document into stories. Raises ParseError when nothing can be read."""
+    """Parse a feed document into stories. Raises ParseError when nothing can be read.
+
+    `known` holds item digests (`ParsedFeed.digests`) of the feed's last document: items
+    that repeat one byte for byte are left out before feedparser sees them, and only named
+    in `ParsedFeed.repeated`."""
     # Whitespace before the XML declaration (even after a UTF-8 BOM) makes expat refuse it.
     data = data.removeprefix(b"\xef\xbb\xbf").lstrip()
     if not data:
@@ -137,17 +146,30 @@ def parse_feed(
     if declares_entities(data):
         raise ParseError("the document declares XML entities (<!ENTITY); refused as unsafe")
     data = without_invalid_char_refs(data)
-    try:
-        parsed = feedparser.parse(
-            data,
-            response_headers=dict(headers or {}),
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
-    except Exception as e:
-        # feedparser means to report every problem as `bozo`, yet some input it was never
-        # shown still raises. That costs this feed alone, reported like any unreadable one.
-        raise ParseError(f"feedparser failed: {type(e).__name__}: {_describe(e)}") from e
+    headers = dict(headers or {})
+    spans = item_spans(data)
+    digests = item_digests(data, spans, headers=headers, base_url=base_url) if spans else []
+    if known and digests and len(digests) <= MAX_ITEMS:
+        kept = [i for i, digest in enumerate(digests) if digest not in known]
+        if len(kept) < len(digests):
+            shorter = _read(_keeping(data, spans or [], kept), headers)
+            # Only a clean reading of the shorter document stands for the whole one; anything
+            # odd (cutting items out broke it, an item was not an entry) reads it all again.
+            if (
+                not shorter.get("bozo")
+                and shorter.get("version")
+                and len(shorter.get("entries", [])) == len(kept)
+            ):
+                skipped = set(kept)
+                return _parsed(
+                    shorter,
+                    feed=feed,
+                    base_url=base_url,
+                    entries=shorter["entries"],
+                    digests=tuple(digests[i] for i in kept),
+                    repeated=tuple(d for i, d in enumerate(digests) if i not in skipped),
+                )
+    parsed = _read(data, headers)
     entries = parsed.get("entries", [])
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if problem is not None:
@@ -162,6 +184,43 @@ def parse_feed(
         if problem is not None:
             raise ParseError(f"not a readable feed: {_describe(problem)}")
         raise ParseError("not a feed: no RSS, Atom or RDF root element")
+    # Item i is entry i only when feedparser read exactly the items the pattern found.
+    aligned = problem is None and len(entries) == len(digests)
+    return _parsed(
+        parsed,
+        feed=feed,
+        base_url=base_url,
+        entries=entries,
+        digests=tuple(digests[:MAX_ITEMS]) if aligned else (),
+        problem=problem,
+    )
+
+
+def _read(data: bytes, headers: Mapping[str, str]) -> Any:
+    """feedparser's reading of a document, or ParseError when feedparser itself fails."""
+    try:
+        return feedparser.parse(
+            data,
+            response_headers=dict(headers),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as e:
+        # feedparser means to report every problem as `bozo`, yet some input it was never
+        # shown still raises. That costs this feed alone, reported like any unreadable one.
+        raise ParseError(f"feedparser failed: {type(e).__name__}: {_describe(e)}") from e
+
+
+def _parsed(
+    parsed: Any,
+    *,
+    feed: str,
+    base_url: str,
+    entries: list[Any],
+    digests: tuple[int, ...] = (),
+    repeated: tuple[int, ...] = (),
+    problem: object = None,
+) -> ParsedFeed:
     atom = str(parsed.get("version", "")).startswith("atom")
     stories = tuple(
         _story(entry, feed=feed, base_url=base_url, atom=atom) for entry in entries[:MAX_ITEMS]
@@ -175,7 +234,90 @@ def parse_feed(
         _field_text(parsed.get("feed", {}), "title", _ATOM_TYPES if atom else _RSS_TYPES),
         MAX_TITLE,
     )
-    return ParsedFeed(title=title, stories=stories, warning=warning, ttl=_ttl(parsed))
+    return ParsedFeed(
+        title=title,
+        stories=stories,
+        warning=warning,
+        ttl=_ttl(parsed),
+        digests=digests,
+        repeated=repeated,
+    )
+
+
+# An item's start tag (RSS <item>, Atom <entry>, with any namespace prefix) and end tag.
+_ITEM_START = re.compile(rb"<((?:[\w.-]+:)?(?:item|entry))[\s>/]")
+_ITEM_END = re.compile(rb"</((?:[\w.-]+:)?(?:item|entry))\s*>")
+_CHANNEL_TAG = re.compile(rb"<(?:[\w.-]+:)?channel(?:\s[^>]*)?>")
+
+
+def item_spans(data: bytes) -> list[tuple[int, int]] | None:
+    """Where each item of a document starts and ends, or None when the items cannot be told
+    apart with certainty by their bytes: an item inside an item, an item not closed (cut
+    off, self-closed), or an end tag that may stand inside a CDATA section or a comment.
+    UTF-16/32 documents have none (the patterns are ASCII)."""
+    starts = list(_ITEM_START.finditer(data))
+    ends = list(_ITEM_END.finditer(data))
+    if len(starts) != len(ends):
+        return None
+    spans: list[tuple[int, int]] = []
+    last = 0
+    # Two scans in C and a walk over the pairs: each start must come after the last end,
+    # and close with its own name.
+    for start, end in zip(starts, ends, strict=True):
+        begin, finish = start.start(), end.end()
+        if begin < last or end.start() < start.end() or start[1] != end[1]:
+            return None
+        if data.count(b"<![CDATA[", begin, finish) != data.count(b"]]>", begin, finish) or (
+            data.count(b"<!--", begin, finish) != data.count(b"-->", begin, finish)
+        ):
+            return None
+        spans.append((begin, finish))
+        last = finish
+    return spans
+
+
+def item_digests(
+    data: bytes,
+    spans: Sequence[tuple[int, int]],
+    *,
+    headers: Mapping[str, str],
+    base_url: str,
+) -> list[int]:
+    """A 64-bit digest of each item: its bytes, and what else decides what parsing makes of
+    them (the encoding from the prolog or Content-Type, the root's and channel's namespaces
+    and xml:base, the URL links are resolved against). Two equal digests, one story."""
+    root = _FIRST_ELEMENT.search(data)
+    head_end = data.find(b">", root.start()) + 1 if root else 0
+    first = spans[0][0] if spans else len(data)
+    channel = _CHANNEL_TAG.search(data, head_end, first)
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    context = b"\x00".join(
+        (
+            content_type.encode("utf-8", "replace"),
+            base_url.encode("utf-8", "replace"),
+            data[:head_end],
+            channel.group() if channel else b"",
+        )
+    )
+    key = hashlib.blake2b(context, digest_size=32).digest()
+    view = memoryview(data)
+    return [
+        int.from_bytes(hashlib.blake2b(view[start:end], digest_size=8, key=key).digest())
+        for start, end in spans
+    ]
+
+
+def _keeping(data: bytes, spans: Sequence[tuple[int, int]], kept: Sequence[int]) -> bytes:
+    """The document with only the items at `kept` (indexes into `spans`) left in it."""
+    keep = set(kept)
+    parts: list[bytes] = []
+    at = 0
+    for i, (start, end) in enumerate(spans):
+        if i not in keep:
+            parts.append(data[at:start])
+            at = end
+    parts.append(data[at:])
+    return b"".join(parts)
 
 
 def _ttl(parsed: Mapping[str, Any]) -> float | None:

@@ -55,7 +55,13 @@ class Parse(Protocol):
     """parse_feed, or a ParsePool's parse: bytes → a ParsedFeed, or ParseError."""
 
     def __call__(
-        self, data: bytes, *, feed: str, base_url: str = "", headers: Mapping[str, str] | None = ...
+        self,
+        data: bytes,
+        *,
+        feed: str,
+        base_url: str = "",
+        headers: Mapping[str, str] | None = ...,
+        known: Collection[int] = ...,
     ) -> ParsedFeed: ...
 
 
@@ -152,6 +158,9 @@ class Poller:
         # was checked against the store then, and a repeat of a feed's own guid is a repeat
         # (dedupe.is_repeat), so in a steady cycle only the new items reach the store.
         self._known: dict[str, frozenset[int]] = {}
+        # Per feed, its last document's item digests (parse.item_digests) → that item's entry
+        # in `_known`: an item repeated byte for byte is left out before feedparser reads it.
+        self._items: dict[str, dict[int, int]] = {}
 
     @property
     def retry_after_error(self) -> float:
@@ -180,7 +189,11 @@ class Poller:
                 # The server ignored the validators, but nothing changed: not parsed again.
                 return replace(base, state=new_state, body_hash=digest, unchanged=True)
             parsed = self.parse(
-                fetched.content, feed=feed.name, base_url=fetched.url, headers=fetched.headers
+                fetched.content,
+                feed=feed.name,
+                base_url=fetched.url,
+                headers=fetched.headers,
+                known=frozenset(self._items.get(feed.name, ())),
             )
             return replace(base, parsed=parsed, state=new_state, body_hash=digest)
         except HTTPStatusError as e:
@@ -386,19 +399,30 @@ class Poller:
                 plural(old, "matching story", "matching stories"),
             )
         alerts = sum(s.alerts for s in added)
-        self._known[feed.name] = frozenset(hash((s.guid, s.title)) for s in parsed.stories)
+        self._remember(feed.name, parsed)
         # A malformed but readable feed keeps its warning where `monitor feeds` shows it.
         self._record(fetched, PollStatus.OK, parsed.warning)
         log.log(
             logging.INFO if added else logging.DEBUG,
             "feed=%s polled: %s, %d new, %s queued",
             feed.name,
-            plural(len(parsed.stories), "story", "stories"),
+            plural(parsed.items, "story", "stories"),
             len(added),
             plural(alerts, "alert"),
         )
-        return PollResult(
-            feed.name, PollStatus.OK, len(parsed.stories), len(added), alerts, backlog=old
+        return PollResult(feed.name, PollStatus.OK, parsed.items, len(added), alerts, backlog=old)
+
+    def _remember(self, name: str, parsed: ParsedFeed) -> None:
+        """What the next poll of this feed may skip: its stories' (guid, title), and its
+        items' digests, those left out this time included."""
+        items = self._items.get(name, {})
+        keys = [hash((s.guid, s.title)) for s in parsed.stories]
+        carried = {d: items[d] for d in parsed.repeated if d in items}
+        self._known[name] = frozenset(keys).union(carried.values())
+        # Without a digest for every story (items not told apart), nothing is skipped next time.
+        aligned = len(parsed.digests) == len(parsed.stories)
+        self._items[name] = (
+            carried | dict(zip(parsed.digests, keys, strict=True)) if aligned else {}
         )
 
     def _retitle(
