@@ -54,6 +54,7 @@ from monitor.pipeline import DeliveryReport, Pipeline, PollResult
 
 # The webhook the bundled desk-slack channel is given: its host never resolves, the sink's
 # transport sends the post to the loopback receiver.
+PROGRESS_EVERY = 250  # steps between two progress lines on stderr
 SLACK_WEBHOOK = "https://hooks.slack.com/services/TREPLAY00/BREPLAY00/replaybenchreplaybench"
 
 
@@ -209,6 +210,8 @@ def replay(
         report.delivery += pipeline.deliver()
         report.phases["delivery job"] += time.perf_counter() - t3
         report.steps += 1
+        if report.steps % PROGRESS_EVERY == 0:  # a full replay takes minutes: say where it is
+            print(f"step {report.steps:,}: {when:%Y-%m-%d %H:%M}", file=sys.stderr, flush=True)
     # The end of the history: what is still queued goes out, and every channel's digest is
     # sent now (as `monitor digest --now` would), so every alert reaches a sink.
     report.delivery += pipeline.deliver()

@@ -176,9 +176,7 @@ def make_parse_pool(config: Config) -> ParsePool:
     )
 
 
-def cluster_index(
-    config: Config, store: Store, now: datetime | None = None
-) -> ClusterIndex | None:
+def cluster_index(config: Config, store: Store, now: datetime | None = None) -> ClusterIndex | None:
     """The live clusters, rebuilt from the stories stored within the window before `now`
     (default: now; None when monitor.yaml turns clustering off)."""
     settings = config.settings.clusters
