@@ -52,9 +52,9 @@ from monitor.delivery.policy import parse_digest
 from monitor.models import Feed, PollStatus
 from monitor.pipeline import DeliveryReport, Pipeline, PollResult
 
-# The webhook the bundled desk-slack channel is given: its host never resolves, the sink's
-# transport sends the post to the loopback receiver.
 PROGRESS_EVERY = 250  # steps between two progress lines on stderr
+# The webhook the bundled desk-slack channel is given: its host is never asked, the sink's
+# transport sends the post to the loopback receiver.
 SLACK_WEBHOOK = "https://hooks.slack.com/services/TREPLAY00/BREPLAY00/replaybenchreplaybench"
 
 
@@ -65,8 +65,8 @@ class SimClock:
     """The time every job reads: set to each step's time, and moved on by `sleep` (a
     channel's pace), so no job waits in real time."""
 
-    def __init__(self) -> None:
-        self.now = datetime(1970, 1, 1, tzinfo=UTC)
+    def __init__(self, start: datetime) -> None:
+        self.now = start
         self._lock = threading.Lock()
 
     def __call__(self) -> datetime:
@@ -259,13 +259,13 @@ def main(argv: Sequence[str] | None = None) -> Report:
     server.start()
     report = Report(outlets={n: Outlet() for n in names})
     try:
-        urls: list[str] = ours.recv()
+        urls, first = ours.recv()
         with tempfile.TemporaryDirectory() as tmp, SlackSink() as slack, MailSink() as mail:
             env = {"MONITOR_SLACK_WEBHOOK": SLACK_WEBHOOK, "MONITOR_EMAIL_URL": mail.url}
             config = load_config(write_config(Path(tmp), names, urls), env)
             if config.errors:
                 raise SystemExit("\n".join(map(str, config.problems)))
-            clock = SimClock()
+            clock = SimClock(first or datetime.now(UTC))  # the daemon starts at the first
             db = Path(tmp) / "replay.db"
             loop0 = time.perf_counter()
             with pipeline_for(
@@ -339,6 +339,7 @@ def render(report: Report, args: argparse.Namespace) -> str:
         f"in {report.clusters:,} clusters",
         f"- alerts produced: {report.alerts:,} {dict(sorted(report.alert_status.items()))}: "
         f"sent alone {dict(report.sent_alone)}, in digests {dict(report.in_digests)}",
+        f"- delivery passes: {report.delivery}",
         f"- alerts delivered to the sinks: {report.delivered:,} (alone {dict(report.sink_alone)}, "
         f"in {sum(report.sink_digests.values())} digests {dict(report.sink_digested)}; "
         f"{sum(report.sink_notices.values())} notices; {report.sink_repeats} repeats)",

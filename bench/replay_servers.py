@@ -110,12 +110,12 @@ def feed_servers(names: Sequence[str], lock: threading.Lock, state: dict[str, Se
 
 
 def serve(names: Sequence[str], limit: int, conn: Connection) -> None:
-    """The feed server's process. Sends the feed URLs, then answers commands: "next" makes
-    the snapshots of the next time in the union of the outlets' times current and answers
-    (that time, the outlets changed), or None when the histories are over; "stats" answers
-    {outlet: (snapshots made current, 200s, 304s, snapshots answered while current)};
-    anything else stops it. Each outlet's next snapshot is read ahead while the daemon
-    polls, one per outlet in memory."""
+    """The feed server's process. Sends the feed URLs and the first snapshot time, then
+    answers commands: "next" makes the snapshots of the next time in the union of the
+    outlets' times current and answers (that time, the outlets changed), or None when the
+    histories are over; "stats" answers {outlet: (snapshots made current, 200s, 304s,
+    snapshots answered while current)}; anything else stops it. Each outlet's next snapshot
+    is read ahead while the daemon polls, one per outlet in memory."""
     lock = threading.Lock()
     state = {name: Served() for name in names}
     streams: dict[str, Iterator[Snapshot]] = {name: series(name, limit) for name in names}
@@ -132,7 +132,8 @@ def serve(names: Sequence[str], limit: int, conn: Connection) -> None:
 
     for name in names:
         read_ahead(name)
-    conn.send(feed_servers(names, lock, state))
+    first = min((s.when for s in ahead.values()), default=None)
+    conn.send((feed_servers(names, lock, state), first))
     while True:
         command = conn.recv()
         if command == "next":
