@@ -6,11 +6,13 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import click
+import httpx
 
 from monitor.config import Config, load_config
 from monitor.dedupe.cluster import ClusterConfig, ClusterIndex
@@ -23,7 +25,7 @@ from monitor.feeds.fetch import Fetcher, FetchLimits
 from monitor.feeds.policy import FeedHealth, PollPolicy
 from monitor.feeds.workers import ParsePool
 from monitor.models import Feed
-from monitor.pipeline import DeliveryReport, Pipeline, utcnow
+from monitor.pipeline import Clock, DeliveryReport, Pipeline, utcnow
 from monitor.pipeline.events import rebuild_clusters
 from monitor.pipeline.poll import HealthHook
 from monitor.pipeline.reload import apply_to_poller, load_for_reload
@@ -174,14 +176,14 @@ def make_parse_pool(config: Config) -> ParsePool:
     )
 
 
-def cluster_index(config: Config, store: Store) -> ClusterIndex | None:
-    """The live clusters, rebuilt from the stories stored within the window (None when
-    monitor.yaml turns clustering off)."""
+def cluster_index(config: Config, store: Store, now: datetime | None = None) -> ClusterIndex | None:
+    """The live clusters, rebuilt from the stories stored within the window before `now`
+    (default: now; None when monitor.yaml turns clustering off)."""
     settings = config.settings.clusters
     if not settings.enabled:
         return None
     window = timedelta(seconds=settings.window)
-    return rebuild_clusters(store, utcnow(), ClusterConfig(window=window))
+    return rebuild_clusters(store, now or utcnow(), ClusterConfig(window=window))
 
 
 @contextmanager
@@ -251,10 +253,21 @@ def reloader(config_dir: str, pipeline: Pipeline) -> Callable[[], list[Feed] | N
 
 
 @contextmanager
-def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
-    started = utcnow()
+def pipeline_for(
+    config: Config,
+    db: str | None,
+    *,
+    clock: Clock = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+    env: Mapping[str, str] | None = None,
+    http: httpx.BaseTransport | None = None,
+) -> Iterator[Pipeline]:
+    """The pipeline the commands run, from the config. The keywords are for a replay in
+    simulated time (bench/replay.py): the clock and sleep every job reads, the environment
+    the channels' `${VAR}`s come from (default os.environ), and Slack posts' transport."""
+    started = clock()
     store = open_store(config, db, writer=True)
-    channels = build_channels(config.channels, os.environ)
+    channels = build_channels(config.channels, os.environ if env is None else env)
     for channel in channels.values():
         if channel.fallback:
             log.warning(
@@ -271,7 +284,7 @@ def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
                 store=store,
                 fetcher=fetcher,
                 matcher=Matcher(config.rules),
-                notifier=Notifier(channels),
+                notifier=Notifier(channels, http=http),
                 policies=channel_policies(config, channels),
                 digest_only=config.digest_only,
                 routes=routes_of(config),
@@ -283,8 +296,10 @@ def pipeline_for(config: Config, db: str | None) -> Iterator[Pipeline]:
                 poll_policy=poll_policy(config),
                 parse=parse_pool.parse,
                 per_host=config.settings.poll.per_host,
-                clusters=cluster_index(config, store),
+                clusters=cluster_index(config, store, started),
                 escalate_at=config.escalate_at,
+                clock=clock,
+                sleep=sleep,
             )
             health = config.settings.poll.health_channel
             if health is not None:
