@@ -2,26 +2,29 @@
 that a story is evaluated only against the rules it could fire (after Lucene Monitor,
 formerly Luwak, and the Elasticsearch percolator).
 
-Each rule is indexed under the tokens of its rarest required clause: an OR under every
-alternative, an AND, NEAR or phrase under its rarest part, a NOT never. A `prefix*` is
-indexed under the whole prefix, a `name~` and an `@place` under their spelling
-keys, and a word of such a key meets the clause only when `names.is_spelling_of` says it
-spells the name (asked once per word: "sort" has Sirte's key and never meets `Sirte~`).
-A rule with no required clause that can be indexed (`Libya OR NOT Egypt`) is evaluated
-on every story.
+Each rule is indexed under the tokens of its rarest required clause: an OR under one
+required part of every alternative, an AND, NEAR or phrase under its rarest part, a NOT
+never. A `prefix*` is indexed under the whole prefix, a `name~` and an `@place` under
+their spelling keys, and a word of such a key meets the clause only when
+`names.is_spelling_of` says it spells the name (asked once per word: "sort" has Sirte's
+key and never meets `Sirte~`). A rule with no required clause that can be indexed
+(`Libya OR NOT Egypt`) is evaluated on every story.
 
-"Rarest" is guessed without corpus statistics: a long word is rarer than a short one, a
-function word rarest of nothing, a three-letter prefix or a spelling key broader than
-any word. The guess only costs speed when wrong, never a match: every candidate is
-evaluated in full.
+"Rarest" is first guessed without corpus statistics: a long word is rarer than a short
+one, a function word rarest of nothing, a three-letter prefix or a spelling key broader
+than any word. Once the index has seen stories it knows better: it counts the stories
+each token met, and refiles every rule under the clause (and every OR under the parts
+of its alternatives) that the fewest of them met. A wrong guess only costs speed, never a
+match: every candidate is evaluated in full.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import compress
+from operator import not_
 
 from monitor.rules import names
 from monitor.rules.document import Document, spelling_key
@@ -116,6 +119,10 @@ def _cost(token: Token) -> int:
     return max(8, 36 - 4 * len(value)) if kind == START else max(4, 16 - 2 * len(value))
 
 
+def _option_cost(tokens: frozenset[Token]) -> int:
+    return sum(map(_cost, tokens))
+
+
 def _rarest_word(words: tuple[str, ...]) -> str:
     return min(words, key=_word_cost)
 
@@ -174,6 +181,52 @@ def _place_clauses(place: Place) -> list[frozenset[Token]]:
     return _or_clauses(place.names)
 
 
+# A required clause as the index files it: alternatives, one of which a story must meet
+# (one for a word), each given as the token sets it requires every one of; any one of
+# them stands for the alternative, the one the fewest stories meet.
+Spec = tuple[tuple[frozenset[Token], ...], ...]
+
+
+def clause_specs(node: Node) -> list[Spec]:
+    """The required clauses of `required_clauses`, each OR with its alternatives' choices."""
+    match node:
+        case Or(children):
+            return _or_specs(children)
+        case Place():
+            return _place_specs(node)
+        case And(children):
+            return [spec for child in children for spec in clause_specs(child)]
+        case Near(left, right):
+            return clause_specs(left) + clause_specs(right)
+        case Scope(_, child):
+            return clause_specs(child)
+        case Not():
+            return []
+        case _:
+            return [((clause,),) for clause in required_clauses(node)]
+
+
+def _or_specs(children: tuple[Node, ...]) -> list[Spec]:
+    alternatives: list[tuple[frozenset[Token], ...]] = []
+    for child in children:
+        # An OR or a place set inside an OR adds its own alternatives (OR is associative),
+        # so that each of a place's names is chosen for, not the place as a whole.
+        if isinstance(child, Or | Place):
+            if not (inner := clause_specs(child)):
+                return []
+            alternatives.extend(inner[0])
+        elif options := tuple(required_clauses(child)):
+            alternatives.append(options)
+        else:
+            return []
+    return [tuple(alternatives)]
+
+
+@lru_cache(maxsize=1 << 12)
+def _place_specs(place: Place) -> list[Spec]:
+    return _or_specs(place.names)
+
+
 def asked_keys(node: Node) -> frozenset[str]:
     """Every spelling key evaluating the query may look a story word up by, NOT parts
     included: the keys a story's key map (`Document.keyed`) must hold for it."""
@@ -209,128 +262,251 @@ def _rarest(clauses: Sequence[frozenset[Token]]) -> frozenset[Token] | None:
 # Words seen by one index before its memory of them is dropped: news vocabulary is mostly
 # the same words day after day, but numbers, typos and names keep coming.
 _MAX_WORDS = 1 << 17
+# Stories observed before the rules are first refiled by what the stories met, and the
+# count past which the observations are halved: refiling comes at 1,024, 2,048, … stories,
+# then every half of _MAX_OBSERVED, older news weighing half as much each time.
+_FIRST_REFILE = 1 << 10
+_MAX_OBSERVED = 1 << 16
+
+# What a word meets, per word once seen: the atoms some rule checks after its filed clause,
+# the rules filed under its atoms that are candidates outright (no other clause), and the
+# rules filed under them that have other clauses to check.
+_Entry = tuple[frozenset[int], frozenset[int], frozenset[int]]
+_NOTHING: _Entry = (frozenset(), frozenset(), frozenset())
+# After the first refiling, one story in _SAMPLE is observed: counting costs a little on
+# every story it is done for, and a sample tells frequencies as well.
+_SAMPLE = 4
+
+
+def _second(option: tuple[frozenset[int], int]) -> int:
+    return option[1]
 
 
 class RuleIndex:
     """Queries indexed by token: which of them a story could match.
 
-    Every distinct required clause gets an id, and each token (word, spelling key,
-    prefix) names the clauses it meets. A story word is turned into the clause ids it
-    meets once, and remembered: the same words come back story after story, so a story
-    costs a few set operations on its vocabulary rather than a key and prefixes per word.
-    A rule is filed under its rarest clause; the rules filed under the met clauses are
-    the pre-candidates, and a pre-candidate whose other clauses are all met is a
-    candidate (Luwak's presearch, with clause ids counted against the story instead of a
-    second index).
+    Every distinct token of a required clause (a word, a prefix, a key, a confirmed
+    spelling) is an atom with an id, and a clause is a set of atoms. A rule is filed under
+    its rarest clause: first by the static guess (`_cost`), then, once the index has seen
+    stories, by how many of them met each of its atoms (`observed`), refiled as the counts
+    grow. The rules filed under the atoms a story meets are its pre-candidates; a
+    pre-candidate whose other clauses each share an atom with the story is a candidate
+    (Luwak's presearch, with the other clauses counted against the story's atoms). A story
+    word is turned into its atoms, and the rules filed under them, once, and remembered:
+    the same words come back story after story, so a story costs a few set operations in C
+    on the words that meet something.
     """
 
     def __init__(self, queries: Sequence[Node]) -> None:
-        ids: dict[frozenset[Token], int] = {}
-        words: defaultdict[str, list[int]] = defaultdict(list)
-        keys: defaultdict[str, list[int]] = defaultdict(list)
-        starts: defaultdict[str, list[int]] = defaultdict(list)
-        # key → (clause, name, tolerance): a word of the key meets the clause only when it
+        atom_ids: dict[Token, int] = {}
+        clause_ids: dict[Spec, int] = {}
+        self._words: defaultdict[str, list[int]] = defaultdict(list)
+        self._keys: defaultdict[str, list[int]] = defaultdict(list)
+        self._starts: defaultdict[str, list[int]] = defaultdict(list)
+        # key → (atom, name, tolerance): a word of the key meets the spelling only when it
         # spells the name, checked once per word (most words of a key like "trmp" do not).
-        spells: defaultdict[str, list[tuple[int, str, int | None]]] = defaultdict(list)
-        filed: defaultdict[int, list[int]] = defaultdict(list)
-        always: list[int] = []
-        self._others: list[frozenset[int]] = []
-        for i, query in enumerate(queries):
-            clauses = required_clauses(query)
-            tokens = _rarest(clauses)
-            for clause in clauses:
-                if clause not in ids:
-                    ids[clause] = len(ids)
-                    for kind, value in clause:
-                        if kind == SPELL:
-                            name, tolerance = _unspell(value)
-                            spelled, exact = names.spelling_index(name)
-                            for key in spelled:
-                                spells[key].append((ids[clause], name, tolerance))
-                            for word in exact:
-                                words[word].append(ids[clause])
-                            continue
-                        table = words if kind == WORD else keys if kind == KEY else starts
-                        table[value].append(ids[clause])
-            # The filed clause is met by construction; the others are checked per story.
-            self._others.append(frozenset(ids[c] for c in clauses if c is not tokens))
-            if tokens is None:
-                always.append(i)
-            else:
-                filed[ids[tokens]].append(i)
-        self.always = tuple(always)
-        self._filed = {c: tuple(rules) for c, rules in filed.items()}
-        self._words, self._keys, self._starts = dict(words), dict(keys), dict(starts)
-        self._spells = dict(spells)
+        self._spells: defaultdict[str, list[tuple[int, str, int | None]]] = defaultdict(list)
+        # Per clause, its alternatives as (atoms, static cost) options, and the tokens of
+        # the static choice (the rarest option of each alternative, by `_cost`).
+        self._specs: list[tuple[tuple[tuple[frozenset[int], int], ...], ...]] = []
+        self._clause_cost: list[int] = []
+        self._rule_clauses: list[tuple[int, ...]] = []
+        for query in queries:
+            ids: dict[int, None] = {}
+            for spec in clause_specs(query):
+                if spec not in clause_ids:
+                    clause_ids[spec] = len(self._specs)
+                    self._specs.append(
+                        tuple(
+                            tuple(
+                                (frozenset(self._atom(t, atom_ids) for t in o), sum(map(_cost, o)))
+                                for o in options
+                            )
+                            for options in spec
+                        )
+                    )
+                    static = frozenset().union(*(min(o, key=_option_cost) for o in spec))
+                    self._clause_cost.append(sum(map(_cost, static)))
+                ids[clause_ids[spec]] = None
+            self._rule_clauses.append(tuple(ids))
+        self._tokens = atom_ids
         # A word starts with prefix p exactly when its first len(p) letters are p: one
         # look-up per indexed prefix length, not one per prefix.
-        self._prefix_lengths = tuple(sorted({len(p) for p in starts}))
-        # Only clauses some rule checks after its filed one need remembering per word: the
-        # sets a story unions stay small when most clauses are only ever filed.
-        self._checked: frozenset[int] = frozenset().union(*self._others)
+        self._prefix_lengths = tuple(sorted({len(p) for p in self._starts}))
+        self._needs_key = bool(self._keys or self._spells)
         # Every key evaluation may ask a story about; a story's key map holds only these.
         self.asked_keys: frozenset[str] = frozenset().union(*map(asked_keys, queries))
-        # Per word once seen: the clauses it meets, the rules filed under them that are
-        # candidates outright (no other clause), and those that have others to check.
-        self._met_by: dict[str, tuple[frozenset[int], frozenset[int], frozenset[int]]] = {}
+        self._known: dict[str, frozenset[int]] = {}  # every word seen → the atoms it meets
+        self._atomic: dict[str, frozenset[int]] = {}  # the words that meet an atom → those
+        self._met_by: dict[str, _Entry] = {}  # the words some rule needs → their entry
         self._key_of: dict[str, str] = {}  # words whose key some rule asks about → the key
-        self._seen: set[str] = set()  # every word looked at, meeting a clause or not
+        # How many observed stories had each word that meets an atom, and how many stories.
+        self._counts: Counter[str] = Counter()
+        self.observed = 0
+        self._next_refile = _FIRST_REFILE
+        self._stories = 0
+        self._sample = 1  # observe every story until the first refiling, then one in _SAMPLE
+        self._file(None)
 
-    def _met(self, word: str, key: str) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+    def _atom(self, token: Token, atom_ids: dict[Token, int]) -> int:
+        """The id of a token, entered in the look-up tables the first time."""
+        atom = atom_ids.get(token)
+        if atom is None:
+            atom = atom_ids[token] = len(atom_ids)
+            kind, value = token
+            if kind == SPELL:
+                name, tolerance = _unspell(value)
+                spelled, exact = names.spelling_index(name)
+                for key in spelled:
+                    self._spells[key].append((atom, name, tolerance))
+                for word in exact:
+                    self._words[word].append(atom)
+            else:
+                table = self._words if kind == WORD else self._keys if kind == KEY else self._starts
+                table[value].append(atom)
+        return atom
+
+    def _file(self, met: Sequence[int] | None) -> None:
+        """File every rule under its rarest clause: the one whose atoms the fewest observed
+        stories met (`met`, per atom), the static guess breaking ties and standing in
+        before any story is observed. The other clauses are checked rarest first."""
+        cost = self._clause_cost
+        if met is None:
+            self._clause_atoms = [
+                frozenset().union(*(min(alt, key=_second)[0] for alt in spec))
+                for spec in self._specs
+            ]
+            rank = cost
+        else:
+            count = met.__getitem__
+            self._clause_atoms = [
+                frozenset().union(
+                    *(min(alt, key=lambda o: (sum(map(count, o[0])), o[1]))[0] for alt in spec)
+                )
+                for spec in self._specs
+            ]
+            rank = [sum(map(count, atoms)) for atoms in self._clause_atoms]
+        clause_atoms = self._clause_atoms
+        outright: defaultdict[int, list[int]] = defaultdict(list)
+        checked: defaultdict[int, list[int]] = defaultdict(list)
+        always: list[int] = []
+        self._filed: list[int] = []  # rule → its filed clause (-1: none, checked always)
+        self._first: list[frozenset[int]] = []  # rule → the atoms of its rarest other clause
+        self._rest: list[tuple[frozenset[int], ...]] = []  # rule → its further clauses'
+        for i, clauses in enumerate(self._rule_clauses):
+            if not clauses:
+                always.append(i)
+                self._filed.append(-1)
+                self._first.append(frozenset())
+                self._rest.append(())
+                continue
+            ordered = sorted(clauses, key=lambda c: (rank[c], cost[c], c))
+            self._filed.append(ordered[0])
+            for atom in clause_atoms[ordered[0]]:
+                (checked if len(ordered) > 1 else outright)[atom].append(i)
+            self._first.append(clause_atoms[ordered[1]] if len(ordered) > 1 else frozenset())
+            self._rest.append(tuple(clause_atoms[c] for c in ordered[2:]))
+        self.always = tuple(always)
+        self._outright, self._checked = dict(outright), dict(checked)
+        # Only atoms some rule checks after its filed clause need remembering per word: the
+        # sets a story unions stay small when most atoms are only ever filed under.
+        self._checked_atoms = frozenset().union(*self._first, *(c for r in self._rest for c in r))
+        entries = ((word, self._entry(atoms)) for word, atoms in self._atomic.items())
+        self._met_by = {word: entry for word, entry in entries if entry != _NOTHING}
+
+    def _entry(self, atoms: frozenset[int]) -> _Entry:
+        outright, checked = self._outright, self._checked
+        return (
+            self._checked_atoms.intersection(atoms),
+            frozenset(i for a in atoms for i in outright.get(a, ())),
+            frozenset(i for a in atoms for i in checked.get(a, ())),
+        )
+
+    def _atoms_of(self, word: str, key: str) -> frozenset[int]:
+        """The atoms `word` (whose spelling key is `key`) meets."""
         met = list(self._words.get(word, ()))
         if self._keys:
             met.extend(self._keys.get(key, ()))
-        for clause, name, tolerance in self._spells.get(key, ()):
+        for atom, name, tolerance in self._spells.get(key, ()):
             if names.is_spelling_of(name, word, tolerance):
-                met.append(clause)
+                met.append(atom)
         for n in self._prefix_lengths:
             if len(word) < n:
                 break
             met.extend(self._starts.get(word[:n], ()))
-        filed, others = self._filed, self._others
-        rules = [i for c in met if c in filed for i in filed[c]]
-        return (
-            frozenset(self._checked.intersection(met)),
-            frozenset(i for i in rules if not others[i]),
-            frozenset(i for i in rules if others[i]),
-        )
+        return frozenset(met)
 
-    def _learn(self, vocabulary: frozenset[str]) -> None:
-        """Remember what each word of `vocabulary` not seen before meets."""
-        new = vocabulary.difference(self._seen)
-        if not new:
-            return
-        if len(self._seen) + len(new) > _MAX_WORDS:
-            self._seen.clear()
+    def _learn(self, new: frozenset[str], vocabulary: frozenset[str]) -> None:
+        """Remember what each word of `new` (the words of `vocabulary` not seen before) meets."""
+        if len(self._known) + len(new) > _MAX_WORDS:
+            self._known.clear()
+            self._atomic.clear()
             self._met_by.clear()
             self._key_of.clear()
             new = vocabulary
-        self._seen.update(new)
         asked = self.asked_keys
-        needs_key = bool(asked or self._keys or self._spells)
+        needs_key = bool(asked) or self._needs_key
         for word in new:
             key = spelling_key(word) if needs_key else ""
             if key in asked:
                 self._key_of[word] = key
-            met = self._met(word, key)
-            if met[0] or met[1] or met[2]:
-                self._met_by[word] = met
+            atoms = self._known[word] = self._atoms_of(word, key)
+            if atoms:
+                self._atomic[word] = atoms
+                if (entry := self._entry(atoms)) != _NOTHING:
+                    self._met_by[word] = entry
+
+    def _refile(self) -> None:
+        """File the rules again by the atoms the observed stories met."""
+        if self.observed >= _MAX_OBSERVED:
+            # Older news weighs half: what a desk's stories meet drifts with the news.
+            self._counts = Counter({w: n // 2 for w, n in self._counts.items() if n > 1})
+            self.observed //= 2
+        self._next_refile = min(2 * self.observed, _MAX_OBSERVED)
+        self._sample = _SAMPLE
+        met = [0] * len(self._tokens)
+        for word, n in self._counts.items():
+            atoms = self._known.get(word)
+            if atoms is None:  # forgotten since (the memory bound): found again
+                atoms = self._atoms_of(word, spelling_key(word) if self._needs_key else "")
+            for atom in atoms:
+                met[atom] += n
+        self._file(met)
 
     def candidates(self, doc: Document) -> list[int]:
         """The positions of the queries the story could match, in order."""
         vocabulary = doc.vocabulary
-        self._learn(vocabulary)
+        if new := vocabulary.difference(self._known):
+            self._learn(new, vocabulary)
+        self._stories += 1
+        if self._stories % self._sample == 0:
+            self._counts.update(self._atomic.keys() & vocabulary)
+            self.observed += 1
+            if self.observed >= self._next_refile:
+                self._refile()
         met_by = self._met_by
-        if not (hits := list(map(met_by.__getitem__, met_by.keys() & vocabulary))):
+        if not (words := met_by.keys() & vocabulary):
             return list(self.always)
-        # Every step a set operation or a map in C: no Python loop over rules or clauses.
-        met, outright, checked = zip(*hits, strict=True)
+        # Every step a set operation or a map in C: no Python loop over rules or atoms.
+        atoms, outright, checked = zip(*map(met_by.__getitem__, words), strict=True)
         found: set[int] = set(self.always).union(*outright)
-        if checking := list(set().union(*checked)):
-            clauses = set().union(*met)
-            pending = map(self._others.__getitem__, checking)
-            found.update(compress(checking, map(clauses.issuperset, pending)))
+        if pending := tuple(set().union(*checked)):
+            met = set().union(*atoms)
+            first, rest = self._first, self._rest
+            others = map(met.isdisjoint, map(first.__getitem__, pending))
+            passed = compress(pending, map(not_, others))
+            for i in passed:
+                if not rest[i] or not any(map(met.isdisjoint, rest[i])):
+                    found.add(i)
         return sorted(found)
+
+    def filed(self, position: int) -> frozenset[Token] | None:
+        """The clause the query at `position` is filed under now, as tokens, or None."""
+        clause = self._filed[position]
+        if clause < 0:
+            return None
+        tokens = {atom: token for token, atom in self._tokens.items()}
+        return frozenset(tokens[a] for a in self._clause_atoms[clause])
 
     def keyed(self, doc: Document) -> dict[str, list[str]]:
         """The story's key map as far as the rules ask (`Document.keyed`), from memory:

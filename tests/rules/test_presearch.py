@@ -130,12 +130,16 @@ def test_presearching_gives_the_same_matches_as_evaluating_every_rule(
     assert fired > 1000
 
 
-def test_forgetting_the_words_seen_changes_no_match(
+def test_forgetting_the_words_seen_and_refiling_often_changes_no_match(
     corpus: Path, bench_rules: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The index remembers what each story word meets and forgets it all past a bound:
-    with a bound small enough to forget every few stories, matches stay the same."""
+    """The index remembers what each story word meets and forgets it all past a bound, and
+    refiles its rules by what the stories met: with a bound small enough to forget every few
+    stories and refiling from the 32nd story on (halving its counts past 256), matches stay
+    the same."""
     monkeypatch.setattr(presearch, "_MAX_WORDS", 200)
+    monkeypatch.setattr(presearch, "_FIRST_REFILE", 32)
+    monkeypatch.setattr(presearch, "_MAX_OBSERVED", 256)
     bench = bench_rules
     stories = real_stories(corpus, bench)[:600]
     queries, places = bench.generate_rules(stories, 300, vocab="stories")
@@ -146,6 +150,33 @@ def test_forgetting_the_words_seen_changes_no_match(
         assert matches == matcher.match_all(story), story.title
         fired += len(matches)
     assert fired > 100
+
+
+def test_a_rule_is_refiled_under_the_clause_the_stories_it_saw_met_least(
+    corpus: Path, bench_rules: ModuleType
+) -> None:
+    """The static guess files `coronavirus AND zinc` under the longer word; 2020 news has
+    "coronavirus" in a story in ten and "zinc" hardly ever, and after the first refiling
+    (1,024 stories observed) the rule is filed under "zinc", with the same matches."""
+    stories = bench_rules.load_stories(40, outlets=("bbc", "cnn", "nytimes"))
+    matcher = Matcher(
+        [
+            Rule("corona-zinc", "z", parse_query("coronavirus AND zinc").node),
+            Rule("corona", "c", parse_query("coronavirus OR covid").node),
+        ]
+    )
+    assert matcher.index.filed(0) == {(WORD, "coronavirus")}
+    for story in stories[: presearch._FIRST_REFILE]:
+        assert matcher.match(story) == matcher.match_all(story)
+    assert matcher.index.observed == presearch._FIRST_REFILE
+    assert matcher.index.filed(0) == {(WORD, "zinc")}
+    assert matcher.index.filed(1) == {(WORD, "coronavirus"), (WORD, "covid")}
+    fired = 0
+    for story in stories[presearch._FIRST_REFILE :]:
+        matches = matcher.match(story)
+        assert matches == matcher.match_all(story)
+        fired += len(matches)
+    assert fired > 20
 
 
 def test_a_prefix_meets_every_word_it_starts_whatever_its_length() -> None:
