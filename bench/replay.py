@@ -93,7 +93,7 @@ class Outlet:
     ok: int = 0
     not_modified: int = 0
     errors: int = 0
-    items: int = 0
+    items: int = 0  # in the documents read, repeated items the parser skipped included
     new_stories: int = 0
     alerts: int = 0
 
@@ -335,8 +335,8 @@ def render(report: Report, args: argparse.Namespace) -> str:
         f"({snapshots - seen:,} superseded before their feed was next due)",
         f"- fetches: {sum(x.ok for x in o):,} x 200, {sum(x.not_modified for x in o):,} x 304; "
         f"polls: {dict(sorted(report.polls.items()))}",
-        f"- items parsed: {sum(x.items for x in o):,}; stories stored: {report.stories:,} "
-        f"in {report.clusters:,} clusters",
+        f"- items read (in the documents polled ok): {sum(x.items for x in o):,}; "
+        f"stories stored: {report.stories:,} in {report.clusters:,} clusters",
         f"- alerts produced: {report.alerts:,} {dict(sorted(report.alert_status.items()))}: "
         f"sent alone {dict(report.sent_alone)}, in digests {dict(report.in_digests)}",
         f"- delivery passes: {report.delivery}",
@@ -349,7 +349,7 @@ def render(report: Report, args: argparse.Namespace) -> str:
         f"- peak RSS: {report.peak_rss:.0f} MB (the daemon's process), "
         f"{report.peak_rss_parsers:.0f} MB (the largest parser process)",
         "",
-        "| outlet | snapshots | served | 200 | 304 | poll errors | items parsed "
+        "| outlet | snapshots | served | 200 | 304 | poll errors | items read "
         "| new stories | alerts |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

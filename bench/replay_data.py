@@ -5,6 +5,7 @@ too much to hold at once."""
 
 from __future__ import annotations
 
+import sys
 import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Imported before `monitor` by bench/replay.py: the tree this file is in is the code
+# measured, not whichever `monitor` is installed (a worktree's venv may point at another).
+sys.path.insert(0, str(ROOT))
 REPLAY = ROOT.parent / "shared" / "corpus" / "replay"
 
 
