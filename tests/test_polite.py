@@ -49,8 +49,13 @@ class Clock:
 
 
 class CountingParse:
+    """parse_feed, counting its calls and remembering what each was told it knew (the
+    feed's last item digests) and what it made."""
+
     def __init__(self) -> None:
         self.calls = 0
+        self.known: list[frozenset[int]] = []
+        self.made: list[ParsedFeed] = []
 
     def __call__(
         self,
@@ -62,7 +67,10 @@ class CountingParse:
         known: Collection[int] = (),
     ) -> ParsedFeed:
         self.calls += 1
-        return parse_feed(data, feed=feed, base_url=base_url, headers=headers, known=known)
+        self.known.append(frozenset(known))
+        made = parse_feed(data, feed=feed, base_url=base_url, headers=headers, known=known)
+        self.made.append(made)
+        return made
 
 
 @pytest.fixture

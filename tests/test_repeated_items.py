@@ -4,7 +4,6 @@ bytes alone cannot vouch for is read whole."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 
 import pytest
@@ -13,11 +12,12 @@ from werkzeug import Response
 
 from monitor.feeds.fetch import Fetcher, FetchLimits
 from monitor.feeds.parse import item_spans, parse_feed
-from monitor.models import Feed, ParsedFeed, PollStatus
+from monitor.models import Feed, PollStatus
 from monitor.pipeline.poll import Poller
 from monitor.rules import parse_query
 from monitor.rules.matcher import Matcher, Rule
 from monitor.store import Store
+from tests.test_polite import CountingParse
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -112,28 +112,6 @@ def test_a_document_cut_off_mid_item_is_read_whole() -> None:
     assert parsed.warning is not None and parsed.warning.startswith("malformed feed, read 1")
 
 
-class RecordingParse:
-    """parse_feed, remembering what each call was told it knew and what it made."""
-
-    def __init__(self) -> None:
-        self.known: list[frozenset[int]] = []
-        self.made: list[ParsedFeed] = []
-
-    def __call__(
-        self,
-        data: bytes,
-        *,
-        feed: str,
-        base_url: str = "",
-        headers: Mapping[str, str] | None = None,
-        known: Collection[int] = (),
-    ) -> ParsedFeed:
-        self.known.append(frozenset(known))
-        made = parse_feed(data, feed=feed, base_url=base_url, headers=headers, known=known)
-        self.made.append(made)
-        return made
-
-
 def test_the_poller_skips_repeated_items_yet_stores_and_retitles_the_rest(
     httpserver: HTTPServer, backend: Store
 ) -> None:
@@ -147,7 +125,7 @@ def test_the_poller_skips_repeated_items_yet_stores_and_retitles_the_rest(
     )
     feed = Feed("f", httpserver.url_for("/f"), "F", 60)
     backend.sync_feeds([feed])
-    parse = RecordingParse()
+    parse = CountingParse()
     rule = Rule("r", "R", parse_query("Story").node, ("console",))
     limits = FetchLimits(connect_timeout=5.0, read_timeout=5.0, total_timeout=5.0)
     with Fetcher(limits) as fetcher:

@@ -7,7 +7,9 @@ the rules are pure modules (dedupe, delivery.route, feeds.policy, feeds.hosts) a
 adapters come in as arguments. Worker threads fetch and parse only; storing and matching
 happen on the calling thread, as each feed arrives, so a feed that hangs costs its own
 deadline and the others' stories are stored (and their alerts delivered by the delivery
-job) meanwhile. Poll records are written in batches, not one commit per feed.
+job) meanwhile. Poll records are written in batches, not one commit per feed. A feed's
+items that repeat its last document byte for byte are left out before parsing (the poller
+remembers their digests), so a steady cycle parses, checks and stores only what is new.
 """
 
 from __future__ import annotations
