@@ -16,6 +16,7 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from monitor.models import Story
@@ -89,6 +90,8 @@ def _web_path(path: str) -> str:
     return path or "/"
 
 
+# The store asks for a story's keys when it looks it up and again when it stores it.
+@lru_cache(maxsize=16384)
 def canonical_link(link: str) -> str:
     """The form of a link two feeds would agree on. Scheme and host lower-cased, default
     port, fragment and tracking parameters dropped, the other parameters kept in order.
