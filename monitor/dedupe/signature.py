@@ -114,9 +114,13 @@ def _field(text: str) -> list[tuple[str, bool]]:
     raw = [m.group() for m in matches]
     title_case = _is_title_case(raw) or text.isupper()
     words = []
+    previous_end = 0
     for i, m in enumerate(matches):
         word = m.group()
-        starts_sentence = i == 0 or bool(_SENTENCE_END.search(text[: m.start()]))
+        # Only the gap since the previous word can end a sentence: searching the whole text
+        # before each word made a long summary cost its length squared.
+        starts_sentence = i == 0 or bool(_SENTENCE_END.search(text, previous_end, m.start()))
+        previous_end = m.end()
         name = not title_case and word[0].isupper() and not starts_sentence
         words.append((fold(word), name))
     return words
