@@ -299,6 +299,8 @@ class ClusterIndex:
         if gap > config.window or not norm2:
             return 0.0
         centroid = self._window.centroid(cluster.id)
+        if not centroid.norm2:  # every word of it common: no direction to compare with
+            return 0.0
         sums, level = centroid.sums, self._window.term_weight
         dot = sum(w * sums[t] * level(t) for t, w in weights.items() if t in sums)
         fading = 1.0 - config.fade * min(1.0, gap / config.window)
@@ -327,6 +329,8 @@ class ClusterIndex:
         if gap > 1.0:
             return 0.0
         other, other2 = self._window.vector(member)
+        if not other2:
+            return 0.0
         shared = [w * weights[t] for t, w in other.items() if t in weights]
         if len(shared) < config.shared_terms:
             return 0.0
