@@ -1,10 +1,11 @@
 """Identity and clustering over a whole archive: all of headlines-2023 in date order.
 
-    .venv/bin/python bench/cluster.py [--limit N] [--block 1000] [--memory]
+    .venv/bin/python -m bench.cluster [--limit N] [--block 1000] [--memory]
 
 Streams the 126,026 items of ../shared/corpus/headlines-2023/items.jsonl.xz (sorted by
 published time) through `identity_keys` and `ClusterIndex.place`, one at a time, as a
-daemon would. Prints the cost per story in the block of --block stories ending at 1,000,
+daemon would (run it with -m from the checkout, so that the checkout's `monitor/` is the one
+measured). Prints the CPU cost per story in the block of --block stories ending at 1,000,
 10,000 and the last item (and the median block), the ratio of the last to the first, the
 total time, the index's size, peak memory, the number of clusters, and the pairwise
 precision and recall of the labelled pairs (tests/data/cluster_pairs.jsonl.xz) in this full

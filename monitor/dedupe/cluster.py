@@ -8,16 +8,17 @@ same event, or starts a cluster, and says why (`ClusterDecision`). Two stages:
    reaches `ClusterConfig.near_duplicate` gives its cluster at once.
 2. **The same event** in the outlets' own words: the live clusters that share the story's
    rarest terms (an inverted index of the clusters' terms, rarity counted over the stories
-   in the window) are scored by the cosine between the story and each cluster's TF-IDF
-   centroid (as Miranda et al. 2018 do), names weighted up, a fading factor for the time
-   to the cluster's nearest member. The best one is joined when that cosine is high and
-   the story shares at least two terms with the cluster (one word in common, a place, is
-   no evidence), or when it is fairly high and a recent member has a title rapidfuzz finds
-   alike and a fairly high cosine with the story on its own (a cluster's centroid holds
-   the whole theme; a title-confirmed join must hold for one report of it) (`ClusterConfig`).
-   The centroids and their norms are kept exactly as stories join and leave
-   (`index.py`), so a comparison is one pass over the story's terms, whatever the size
-   of the cluster.
+   in the window) are first measured by the cosine between the story and each cluster's
+   TF-IDF centroid (as Miranda et al. 2018 do), which costs one pass over the story's
+   terms whatever the size of the cluster (`index.py` keeps centroids and norms exactly).
+   Only the clusters whose centroid is near enough (`centroid_gate`) have their latest
+   members compared: the story joins the best one whose member it is close to, with names
+   weighted up and a fading factor for the time between them, when that cosine is high,
+   or fairly high and rapidfuzz finds the titles alike, and it shares at least two terms
+   with the member (one word in common, a place, is no evidence of one event). The
+   centroid alone does not decide: it holds a whole theme (the Women's World Cup, Derna
+   after the floods), and deciding on it merged days of related events into one.
+   A member's weights are kept until one of its terms changes rarity level.
 
 **Time.** Each story has one time: its published time, or its first-seen time when it has
 none or claims one later than first seen (`ClusterItem.time`). A story may join a cluster
@@ -51,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from monitor.dedupe.index import LiveStory, StoryWindow
 from monitor.dedupe.signature import Signature, jaccard, signature
@@ -128,6 +129,7 @@ class ClusterConfig:
     join: float = 0.35  # centroid cosine at which a story joins on its terms alone
     join_with_title: float = 0.2  # a lower one, with a member's cosine this high too, …
     title_ratio: float = 55.0  # … whose title agrees: rapidfuzz token_set_ratio of words
+    centroid_gate: float = 0.1  # a cluster whose centroid is this near has members compared
     shared_terms: int = 2  # one word in common (a place, a name) is no evidence of one event
     fade: float = 0.3  # the cosine loses this share over one window of time between them
     query_terms: int = 12  # the story's rarest terms that look up candidate clusters
@@ -288,52 +290,58 @@ class ClusterIndex:
         norm2: float,
         cluster: _Cluster,
     ) -> float:
-        """The time-faded cosine between the story and a cluster's centroid if the story
-        may join the cluster on that, else minus it (a near miss, reported on a NEW
-        decision). Time is the gap to the cluster's member nearest in time."""
+        """The best time-faded cosine between the story and a recent member of a cluster
+        that it may join on (`_member_score`), or minus the best that falls short (a near
+        miss, reported on a NEW decision). Only a cluster whose centroid is near enough
+        (`ClusterConfig.centroid_gate`) has its members compared."""
         config = self.config
         gap = self._gap(item, cluster)
-        if gap > config.window:
+        if gap > config.window or not norm2:
             return 0.0
         centroid = self._window.centroid(cluster.id)
-        if not norm2 or not centroid.norm2:
+        if not centroid.norm2:  # every word of it common: no direction to compare with
             return 0.0
         sums, level = centroid.sums, self._window.term_weight
-        shared = [w * sums[t] * level(t) for t, w in weights.items() if t in sums]
-        if len(shared) < config.shared_terms:
-            return 0.0
-        dot = sum(shared)
+        dot = sum(w * sums[t] * level(t) for t, w in weights.items() if t in sums)
         fading = 1.0 - config.fade * min(1.0, gap / config.window)
         cosine = dot / math.sqrt(norm2 * centroid.norm2) * fading
-        if cosine >= config.join:
-            return cosine
-        if cosine >= config.join_with_title and sig.title:
-            recent = cluster.members[-config.recent_members :]
-            confirmed = [
-                self._member_cosine(item, weights, norm2, recent[i])
-                for _, _, i in process.extract_iter(
-                    sig.title,
-                    [m.signature.title for m in recent],
-                    scorer=fuzz.token_set_ratio,
-                    score_cutoff=config.title_ratio,
-                )
-            ]
-            best = max(confirmed, default=0.0)
-            if best >= config.join_with_title:
-                return best
-        return -cosine
+        if cosine < config.centroid_gate:
+            return -cosine
+        best, near_miss = 0.0, 0.0
+        for member in cluster.members[-config.recent_members :]:
+            score = self._member_score(item, sig, weights, norm2, member)
+            best, near_miss = max(best, score), max(near_miss, -score)
+        return best or -near_miss
 
-    def _member_cosine(
-        self, item: ClusterItem, weights: dict[str, float], norm2: float, member: LiveStory
+    def _member_score(
+        self,
+        item: ClusterItem,
+        sig: Signature,
+        weights: dict[str, float],
+        norm2: float,
+        member: LiveStory,
     ) -> float:
-        """The time-faded cosine between the story and one live story."""
-        other = self._window.weights(member.signature)
-        other2 = sum(w * w for w in other.values())
+        """The time-faded cosine with one live story if the story may join it on that (high,
+        or fairly high with titles rapidfuzz finds alike; two terms shared at least), else
+        minus it."""
+        config = self.config
+        gap = abs(item.time - member.item.time) / config.window
+        if gap > 1.0:
+            return 0.0
+        other, other2 = self._window.vector(member)
         if not other2:
             return 0.0
-        dot = sum(w * weights[t] for t, w in other.items() if t in weights)
-        gap = abs(item.time - member.item.time) / self.config.window
-        return dot / math.sqrt(norm2 * other2) * (1.0 - self.config.fade * min(1.0, gap))
+        shared = [w * weights[t] for t, w in other.items() if t in weights]
+        if len(shared) < config.shared_terms:
+            return 0.0
+        cosine = sum(shared) / math.sqrt(norm2 * other2) * (1.0 - config.fade * gap)
+        if cosine >= config.join:
+            return cosine
+        if cosine >= config.join_with_title and sig.title and member.signature.title:
+            ratio = fuzz.token_set_ratio(sig.title, member.signature.title)
+            if ratio >= config.title_ratio:
+                return cosine
+        return -cosine
 
     @staticmethod
     def _gap(item: ClusterItem, cluster: _Cluster) -> timedelta:

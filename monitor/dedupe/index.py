@@ -67,6 +67,9 @@ class StoryWindow:
         self._centroids: dict[int, Centroid] = {}
         self._buckets: dict[Band, set[str]] = {}  # LSH band → keys of live stories
         self._levels: list[int] = [0]  # level of a count, grown as counts grow
+        self._holders: dict[str, set[str]] = {}  # term → keys of the live stories with it
+        # A live story's weights and squared norm, while none of its terms changes level.
+        self._vectors: dict[str, tuple[dict[str, float], float]] = {}
 
     def __len__(self) -> int:
         return len(self._live)
@@ -95,6 +98,8 @@ class StoryWindow:
         self._live[item.key] = live
         heapq.heappush(self._expiry, (item.time, item.key))
         self._count(sig, cluster_id, +1)
+        for term, _ in sig.terms:
+            self._holders.setdefault(term, set()).add(item.key)
         for band in self._bands_of(sig):
             self._buckets.setdefault(band, set()).add(item.key)
         return live
@@ -107,6 +112,12 @@ class StoryWindow:
             live = self._live.pop(key)
             gone.append(live)
             self._count(live.signature, live.cluster_id, -1)
+            self._vectors.pop(key, None)
+            for term, _ in live.signature.terms:
+                holders = self._holders[term]
+                holders.discard(key)
+                if not holders:
+                    del self._holders[term]
             for band in self._bands_of(live.signature):
                 bucket = self._buckets[band]
                 bucket.discard(key)
@@ -130,6 +141,8 @@ class StoryWindow:
             if clusters is None:
                 clusters = postings[term] = {}
             if old != new:
+                for key in self._holders.get(term, ()):
+                    self._vectors.pop(key, None)
                 change = new * new - old * old
                 for other in clusters:
                     value = centroids[other].sums[term]
@@ -177,6 +190,14 @@ class StoryWindow:
         extra = 1 if placing else 0
         df = self._df
         return {term: weight * self.level(df.get(term, 0) + extra) for term, weight in sig.terms}
+
+    def vector(self, live: LiveStory) -> tuple[dict[str, float], float]:
+        """A live story's weights and their squared norm (kept until a term moves level)."""
+        vector = self._vectors.get(live.item.key)
+        if vector is None:
+            weights = self.weights(live.signature)
+            vector = self._vectors[live.item.key] = (weights, sum(w * w for w in weights.values()))
+        return vector
 
     def term_weight(self, term: str) -> int:
         """A live term's rarity level now."""

@@ -300,3 +300,15 @@ def test_the_forms_of_a_word_headlines_use_meet_in_one_stem(words: tuple[str, ..
 def test_stems_keep_different_words_apart() -> None:
     words = ("shell", "shelter", "port", "portrait", "march", "marine", "libya", "liberia")
     assert len({stem(w) for w in words}) == len(words)
+
+
+def test_a_cluster_whose_every_word_is_common_is_compared_without_dividing_by_zero() -> None:
+    # In a window far busier than the population, a common word's rarity level is 0; a
+    # story whose words all are has no direction to compare with, and joins nothing by it.
+    index = ClusterIndex(ClusterConfig(population=1))
+    words = ["tripoli", "clashes", "erupt", "militia"]
+    for n in range(6):
+        rotated = words[n % 4 :] + words[: n % 4]
+        index.place(item(f"s{n}", f"outlet{n}", " ".join(rotated), at=n / 10))
+    late = index.place(item("late", "BBC", "Tripoli clashes erupt near marathon route", at=1))
+    assert late.reason in (Reason.NEW, Reason.SAME_EVENT, Reason.NEAR_DUPLICATE)

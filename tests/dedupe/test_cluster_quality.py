@@ -9,7 +9,7 @@ from monitor.dedupe.cluster import ClusterIndex
 from tests.dedupe import pairs
 
 PRECISION_FLOOR = 0.91
-RECALL_FLOOR = 0.89
+RECALL_FLOOR = 0.85
 
 
 def test_the_labelled_set_is_big_and_hard_enough() -> None:
