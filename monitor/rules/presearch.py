@@ -268,11 +268,14 @@ _MAX_WORDS = 1 << 17
 _FIRST_REFILE = 1 << 10
 _MAX_OBSERVED = 1 << 16
 
-# What a word meets, per word once seen: the atoms some rule checks after its filed clause,
-# the rules filed under its atoms that are candidates outright (no other clause), and the
-# rules filed under them that have other clauses to check.
-_Entry = tuple[frozenset[int], frozenset[int], frozenset[int]]
-_NOTHING: _Entry = (frozenset(), frozenset(), frozenset())
+# What a word meets, per word once seen: the rules filed under its atoms (pre-candidates),
+# and the atoms some rule checks after its filed clause.
+_Entry = tuple[frozenset[int], frozenset[int]]
+_NOTHING: _Entry = (frozenset(), frozenset())
+# An atom id no token has, which every story is taken to meet: the one "other clause" of a
+# rule that has none, so that one test serves every pre-candidate.
+_ALWAYS = -1
+_MET = frozenset({_ALWAYS})
 # After the first refiling, one story in _SAMPLE is observed: counting costs a little on
 # every story it is done for, and a sample tells frequencies as well.
 _SAMPLE = 4
@@ -387,39 +390,40 @@ class RuleIndex:
             ]
             rank = [sum(map(count, atoms)) for atoms in self._clause_atoms]
         clause_atoms = self._clause_atoms
-        outright: defaultdict[int, list[int]] = defaultdict(list)
-        checked: defaultdict[int, list[int]] = defaultdict(list)
+        filed: defaultdict[int, list[int]] = defaultdict(list)
         always: list[int] = []
         self._filed: list[int] = []  # rule → its filed clause (-1: none, checked always)
-        self._first: list[frozenset[int]] = []  # rule → the atoms of its rarest other clause
-        self._rest: list[tuple[frozenset[int], ...]] = []  # rule → its further clauses'
+        # rule → the atoms of its rarest other clause, one of which the story must meet
+        # (_MET, which every story meets, for a rule with no other clause)
+        self._need: list[frozenset[int]] = []
+        self._rest: dict[int, tuple[frozenset[int], ...]] = {}  # rule → its further clauses'
         for i, clauses in enumerate(self._rule_clauses):
             if not clauses:
                 always.append(i)
                 self._filed.append(-1)
-                self._first.append(frozenset())
-                self._rest.append(())
+                self._need.append(_MET)
                 continue
             ordered = sorted(clauses, key=lambda c: (rank[c], cost[c], c))
             self._filed.append(ordered[0])
             for atom in clause_atoms[ordered[0]]:
-                (checked if len(ordered) > 1 else outright)[atom].append(i)
-            self._first.append(clause_atoms[ordered[1]] if len(ordered) > 1 else frozenset())
-            self._rest.append(tuple(clause_atoms[c] for c in ordered[2:]))
+                filed[atom].append(i)
+            self._need.append(clause_atoms[ordered[1]] if len(ordered) > 1 else _MET)
+            if len(ordered) > 2:
+                self._rest[i] = tuple(clause_atoms[c] for c in ordered[2:])
         self.always = tuple(always)
-        self._outright, self._checked = dict(outright), dict(checked)
+        self._by_atom = dict(filed)
         # Only atoms some rule checks after its filed clause need remembering per word: the
         # sets a story unions stay small when most atoms are only ever filed under.
-        self._checked_atoms = frozenset().union(*self._first, *(c for r in self._rest for c in r))
+        further = (c for clauses in self._rest.values() for c in clauses)
+        self._checked_atoms = _MET.union(*self._need, *further) - _MET
         entries = ((word, self._entry(atoms)) for word, atoms in self._atomic.items())
         self._met_by = {word: entry for word, entry in entries if entry != _NOTHING}
 
     def _entry(self, atoms: frozenset[int]) -> _Entry:
-        outright, checked = self._outright, self._checked
+        by_atom = self._by_atom
         return (
+            frozenset(i for a in atoms for i in by_atom.get(a, ())),
             self._checked_atoms.intersection(atoms),
-            frozenset(i for a in atoms for i in outright.get(a, ())),
-            frozenset(i for a in atoms for i in checked.get(a, ())),
         )
 
     def _atoms_of(self, word: str, key: str) -> frozenset[int]:
@@ -488,17 +492,17 @@ class RuleIndex:
         if not (words := met_by.keys() & vocabulary):
             return list(self.always)
         # Every step a set operation or a map in C: no Python loop over rules or atoms.
-        atoms, outright, checked = zip(*map(met_by.__getitem__, words), strict=True)
-        found: set[int] = set(self.always).union(*outright)
-        if pending := tuple(set().union(*checked)):
-            met = set().union(*atoms)
-            first, rest = self._first, self._rest
-            others = map(met.isdisjoint, map(first.__getitem__, pending))
-            passed = compress(pending, map(not_, others))
-            for i in passed:
-                if not rest[i] or not any(map(met.isdisjoint, rest[i])):
-                    found.add(i)
-        return sorted(found)
+        filed, atoms = zip(*map(met_by.__getitem__, words), strict=True)
+        pending = set().union(*filed)
+        met = set().union(*atoms)
+        met.add(_ALWAYS)
+        need = self._need
+        found = list(
+            compress(pending, map(not_, map(met.isdisjoint, map(need.__getitem__, pending))))
+        )
+        if rest := self._rest:
+            found = [i for i in found if i not in rest or not any(map(met.isdisjoint, rest[i]))]
+        return sorted(found + list(self.always) if self.always else found)
 
     def filed(self, position: int) -> frozenset[Token] | None:
         """The clause the query at `position` is filed under now, as tokens, or None."""
