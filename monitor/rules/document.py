@@ -48,15 +48,17 @@ class FieldText:
             if self.ascii
             else [w.lower() if w.isascii() else fold(w) for w in _WORD.findall(self.text)]
         )
-        # What candidate rules ask, built on the first question. Plain attributes, not
-        # cached_property: on Python 3.11 its lock costs about a microsecond a first read,
-        # and a candidate reads several per field.
-        self._word_set: frozenset[str] | None = None
-        self._sorted: list[str] | None = None
-        self._where: dict[str, list[int]] = {}
-        self._spans: list[tuple[int, int]] = []
-        self._span_iter: Iterator[re.Match[str]] | None = None
-        self._raw: list[str] | None = None
+
+    # What candidate rules ask, built on the first question: plain attributes, not
+    # cached_property (on Python 3.11 its lock costs about a microsecond a first read, and a
+    # candidate reads several per field), defaulting here so a field no rule asks about
+    # sets none of them.
+    _word_set: frozenset[str] | None = None
+    _sorted: list[str] | None = None
+    _where: dict[str, list[int]] | None = None
+    _spans: list[tuple[int, int]] | None = None
+    _span_iter: Iterator[re.Match[str]] | None = None
+    _raw: list[str] | None = None
 
     @cached_property
     def tokens(self) -> list[Token]:
@@ -84,6 +86,8 @@ class FieldText:
         that word alone, and remembered: a candidate rule asks about a few words, and a long
         `content` field would cost a Python loop over every word to index them all."""
         cache = self._where
+        if cache is None:
+            cache = self._where = {}
         found = cache.get(word)
         if found is None:
             found = []
@@ -137,6 +141,8 @@ class FieldText:
         without folding every word again, found only as far as a quoted word (a hit in
         the first lines of a long `content` does not scan the rest)."""
         spans = self._spans
+        if spans is None:
+            spans = self._spans = []
         if len(spans) <= upto:
             if self._span_iter is None:
                 self._span_iter = _WORD.finditer(self.text)
@@ -158,13 +164,14 @@ class FieldText:
 class Document:
     """A story's fields, indexed for matching."""
 
+    _keyed: dict[str, list[str]] | None = None  # built on the first question (FieldText's)
+    _keys: frozenset[str] | None = None
+
     def __init__(self, title: str = "", summary: str = "", content: str = "") -> None:
         self.fields = tuple(
             FieldText(name, text)
             for name, text in zip(FIELDS, (title, summary, content), strict=True)
         )
-        self._keyed: dict[str, list[str]] | None = None
-        self._keys: frozenset[str] | None = None
 
     @classmethod
     def of(cls, story: Story) -> Document:
