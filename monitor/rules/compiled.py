@@ -104,11 +104,11 @@ def _spelled(doc: Document, field: FieldText, name: str, tolerance: int | None) 
     and the spellings that match only as written (names.spelling_index)."""
     keys, exact = names.spelling_index(name)
     keyed = doc.keyed
-    present = field.word_set
-    found = [w for w in exact if w in present]
+    present = field.has
+    found = [w for w in exact if present(w)]
     for key in keys:
         for word in keyed.get(key, ()):
-            if word in present and is_spelling_of_cached(name, word, tolerance):
+            if present(word) and is_spelling_of_cached(name, word, tolerance):
                 found.append(word)
     return found
 

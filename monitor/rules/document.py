@@ -13,7 +13,9 @@ import html
 import re
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Iterator
 from functools import cached_property, lru_cache
+from itertools import islice
 
 from monitor.models import Story
 from monitor.rules import names
@@ -47,6 +49,17 @@ class FieldText:
             else [w.lower() if w.isascii() else fold(w) for w in _WORD.findall(self.text)]
         )
 
+    # What candidate rules ask, built on the first question: plain attributes, not
+    # cached_property (on Python 3.11 its lock costs about a microsecond a first read, and a
+    # candidate reads several per field), defaulting here so a field no rule asks about
+    # sets none of them.
+    _word_set: frozenset[str] | None = None
+    _sorted: list[str] | None = None
+    _where: dict[str, list[int]] | None = None
+    _spans: list[tuple[int, int]] | None = None
+    _span_iter: Iterator[re.Match[str]] | None = None
+    _raw: list[str] | None = None
+
     @cached_property
     def tokens(self) -> list[Token]:
         """The words with their offsets, for quoting them as the story spells them."""
@@ -61,24 +74,24 @@ class FieldText:
             found[word].append(i)
         return dict(found)
 
-    @cached_property
+    @property
     def word_set(self) -> frozenset[str]:
         """The distinct folded words of the field."""
-        return frozenset(self.words)
-
-    @cached_property
-    def _where(self) -> dict[str, list[int]]:
-        return {}
+        if self._word_set is None:
+            self._word_set = frozenset(self.words)
+        return self._word_set
 
     def where(self, word: str) -> list[int]:
         """Where `word` stands in the field, in order. Found by scanning the words in C for
         that word alone, and remembered: a candidate rule asks about a few words, and a long
         `content` field would cost a Python loop over every word to index them all."""
         cache = self._where
+        if cache is None:
+            cache = self._where = {}
         found = cache.get(word)
         if found is None:
             found = []
-            if word in self.word_set:
+            if self.has(word):
                 index = self.words.index
                 i = -1
                 try:
@@ -90,6 +103,12 @@ class FieldText:
             cache[word] = found
         return found
 
+    def has(self, word: str) -> bool:
+        """Whether the field has `word`: a scan of its words in C until `word_set` is built
+        (building it costs a set entry per word of a long field, for a question or two)."""
+        words = self._word_set
+        return word in (self.words if words is None else words)
+
     @cached_property
     def by_key(self) -> dict[str, list[str]]:
         """Each spelling key (names.py) → the distinct words that have it."""
@@ -98,12 +117,14 @@ class FieldText:
             found[spelling_key(word)].append(word)
         return dict(found)
 
-    @cached_property
+    @property
     def sorted_words(self) -> list[str]:
         """The distinct words in order: the words a prefix starts stand together, found by
         bisection (sorting is done in C; a dict of first letters cost a Python loop over
         every word of a long text for the one prefix a story is asked about)."""
-        return sorted(self.word_set)
+        if self._sorted is None:
+            self._sorted = sorted(self.word_set)
+        return self._sorted
 
     def starting_with(self, prefix: str) -> list[str]:
         """The distinct words that start with `prefix` (prefix*)."""
@@ -115,20 +136,36 @@ class FieldText:
             i += 1
         return found
 
-    @cached_property
-    def spans(self) -> list[tuple[int, int]]:
-        """Where each word stands in the text: the offsets of `tokens` without folding
-        every word again, for quoting the few a rule matched."""
-        return [m.span() for m in _WORD.finditer(self.text)]
+    def spans(self, upto: int) -> list[tuple[int, int]]:
+        """Where words 0..`upto` (at least) stand in the text: the offsets of `tokens`
+        without folding every word again, found only as far as a quoted word (a hit in
+        the first lines of a long `content` does not scan the rest)."""
+        spans = self._spans
+        if spans is None:
+            spans = self._spans = []
+        if len(spans) <= upto:
+            if self._span_iter is None:
+                self._span_iter = _WORD.finditer(self.text)
+            spans.extend(m.span() for m in islice(self._span_iter, upto + 1 - len(spans)))
+        return spans
 
     def surface(self, start: int, end: int) -> str:
         """Words `start`..`end` as the text spells them, on one line."""
-        spans = self.spans
+        if start == end:
+            # One word: the tokenizer's own words of the text, found in C at the first
+            # quote, cost far less than offsets up to a word deep in a long field.
+            if self._raw is None:
+                self._raw = (_ASCII_WORD if self.ascii else _WORD).findall(self.text)
+            return self._raw[start]
+        spans = self.spans(end)
         return self.text[spans[start][0] : spans[end][1]].replace("\n", " ")
 
 
 class Document:
     """A story's fields, indexed for matching."""
+
+    _keyed: dict[str, list[str]] | None = None  # built on the first question (FieldText's)
+    _keys: frozenset[str] | None = None
 
     def __init__(self, title: str = "", summary: str = "", content: str = "") -> None:
         self.fields = tuple(
@@ -146,26 +183,31 @@ class Document:
         """Every distinct folded word of every field: what the presearcher looks up."""
         return frozenset().union(*(f.words for f in self.fields))
 
-    @cached_property
+    @property
     def keys(self) -> frozenset[str]:
         """The spelling key (names.py) of every word: a `~` term with none of its name's
         keys here has no spelling here."""
-        return frozenset(map(spelling_key, self.vocabulary))
+        if self._keys is None:
+            keyed = self._keyed
+            self._keys = frozenset(map(spelling_key, self.vocabulary) if keyed is None else keyed)
+        return self._keys
 
-    @cached_property
+    @property
     def keyed(self) -> dict[str, list[str]]:
         """Each spelling key → the distinct words of the story that have it."""
-        found: defaultdict[str, list[str]] = defaultdict(list)
-        for word in self.vocabulary:
-            found[spelling_key(word)].append(word)
-        return dict(found)
+        if self._keyed is None:
+            found: defaultdict[str, list[str]] = defaultdict(list)
+            for word in self.vocabulary:
+                found[spelling_key(word)].append(word)
+            self._keyed = dict(found)
+        return self._keyed
 
     def limit_keys(self, keyed: dict[str, list[str]]) -> None:
         """Take `keyed` as the story's key map (and its keys as `keys`): the matcher's,
         which holds only the keys its rules ask about. Every question those rules can ask
         gets the same answer; a query asking about other keys must not use this story."""
-        self.__dict__["keyed"] = keyed
-        self.__dict__["keys"] = frozenset(keyed)
+        self._keyed = keyed
+        self._keys = None
 
     def field_index(self, name: str) -> int:
         """The position of a field by name."""

@@ -41,3 +41,16 @@ def test_the_news_vocabulary_is_drawn_apart_from_the_benched_stories(
     assert counts["a"] > counts["b"] > counts["c"] > counts["d"] > 0
     old, _ = bench.generate_rules(stories, 50, vocab="stories")
     assert old != queries[:50] and len(old) == 50
+
+
+def test_the_warm_up_stories_are_other_stories_of_the_same_outlets(
+    corpus: Path, bench_rules: ModuleType
+) -> None:
+    """What the matcher learns its filing from before it is timed is never a timed story,
+    and the outlets take turns in it, as polling has them."""
+    bench = bench_rules
+    stories = bench.load_stories(1, outlets=("bbc", "cnn"))
+    warmup = bench.warmup_stories(stories, 1)
+    timed = {(s.title, s.summary) for s in stories}
+    assert warmup and not timed & {(s.title, s.summary) for s in warmup}
+    assert {s.feed for s in warmup[:20]} >= {"bbc", "cnn"}

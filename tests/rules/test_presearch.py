@@ -199,6 +199,23 @@ def test_a_word_with_a_names_key_is_no_candidate_unless_it_spells_the_name() -> 
     assert matcher.index.candidates(Document("Fighting near Surt")) == [0]
 
 
+def test_a_title_scope_is_met_only_by_a_word_of_the_title() -> None:
+    """`title:(Sirte~) AND fighting` is no candidate for a story naming Sirte only in its
+    summary, whichever clause the rule is filed under; it is one with Sirte in the title."""
+    matcher = Matcher(
+        [
+            Rule("title", "t", parse_query("title:(Sirte~ OR Misrata) AND fighting").node),
+            Rule("any", "a", parse_query("Sirte~ AND fighting").node),
+        ]
+    )
+    summary_only = Story("t", "1", "https://example.com/1", "Fighting resumes", "near Surt")
+    in_title = Story("t", "2", "https://example.com/2", "Fighting near Surt", "")
+    assert matcher.index.candidates(Document.of(summary_only)) == [1]
+    assert matcher.index.candidates(Document.of(in_title)) == [0, 1]
+    for story in (summary_only, in_title):
+        assert matcher.match(story) == matcher.match_all(story)
+
+
 @pytest.mark.parametrize("vocab", ["news", "stories"])
 def test_every_rule_that_fires_is_a_candidate_at_a_thousand_rules(
     corpus: Path, bench_rules: ModuleType, vocab: str
