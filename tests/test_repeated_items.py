@@ -11,7 +11,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from monitor.feeds.fetch import Fetcher, FetchLimits
-from monitor.feeds.parse import item_spans, parse_feed
+from monitor.feeds.items import item_spans
+from monitor.feeds.parse import parse_feed
 from monitor.models import Feed, PollStatus
 from monitor.pipeline.poll import Poller
 from monitor.rules import parse_query

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -28,6 +28,7 @@ import feedparser
 from feedparser.mixin import _FeedParserMixin
 
 from monitor.errors import ParseError
+from monitor.feeds.items import FIRST_ELEMENT, ITEM_END, item_digests, item_spans, keeping
 from monitor.models import ParsedFeed, Story
 from monitor.text import clean_whitespace, html_to_text, truncate
 
@@ -45,9 +46,6 @@ _HTML_TYPES = {"text/html", "application/xhtml+xml", "html", "xhtml"}
 _RSS_TYPES = {"title": "text/plain", "summary": "text/html"}
 _ATOM_TYPES = {"title": "text/plain", "summary": "text/plain"}
 
-
-_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
-_CLOSED_ITEM = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
 
 # A numeric character reference to a UTF-16 surrogate (some generators spell an emoji as
 # &#55357;&#56840;) or past U+10FFFF names no character. feedparser decodes it anyway and
@@ -90,7 +88,7 @@ def declares_entities(data: bytes) -> bool:
     doctype = data.find(b"<!DOCTYPE")
     if doctype < 0:
         return False
-    root = _FIRST_ELEMENT.search(data, doctype)
+    root = FIRST_ELEMENT.search(data, doctype)
     prolog = data[doctype : root.start() if root else len(data)]
     return b"<!ENTITY" in prolog
 
@@ -152,7 +150,7 @@ def parse_feed(
     if known and digests and len(digests) <= MAX_ITEMS:
         kept = [i for i, digest in enumerate(digests) if digest not in known]
         if len(kept) < len(digests):
-            shorter = _read(_keeping(data, spans or [], kept), headers)
+            shorter = _read(keeping(data, spans or [], kept), headers)
             # Only a clean reading of the shorter document stands for the whole one; anything
             # odd (cutting items out broke it, an item was not an entry) reads it all again.
             if (
@@ -175,7 +173,7 @@ def parse_feed(
     if problem is not None:
         # A document cut off mid-item yields a half-read last entry (no title, no date).
         # Stored, it would shadow the whole item when it arrives, so only closed ones count.
-        entries = entries[: len(_CLOSED_ITEM.findall(data))]
+        entries = entries[: len(ITEM_END.findall(data))]
     if not entries and not parsed.get("version"):
         if _looks_like_page(data):
             found = advertised_feeds(data, base_url)
@@ -242,82 +240,6 @@ def _parsed(
         digests=digests,
         repeated=repeated,
     )
-
-
-# An item's start tag (RSS <item>, Atom <entry>, with any namespace prefix) and end tag.
-_ITEM_START = re.compile(rb"<((?:[\w.-]+:)?(?:item|entry))[\s>/]")
-_ITEM_END = re.compile(rb"</((?:[\w.-]+:)?(?:item|entry))\s*>")
-_CHANNEL_TAG = re.compile(rb"<(?:[\w.-]+:)?channel(?:\s[^>]*)?>")
-
-
-def item_spans(data: bytes) -> list[tuple[int, int]] | None:
-    """Where each item of a document starts and ends, or None when the items cannot be told
-    apart with certainty by their bytes: an item inside an item, an item not closed (cut
-    off, self-closed), or an end tag that may stand inside a CDATA section or a comment.
-    UTF-16/32 documents have none (the patterns are ASCII)."""
-    starts = list(_ITEM_START.finditer(data))
-    ends = list(_ITEM_END.finditer(data))
-    if len(starts) != len(ends):
-        return None
-    spans: list[tuple[int, int]] = []
-    last = 0
-    # Two scans in C and a walk over the pairs: each start must come after the last end,
-    # and close with its own name.
-    for start, end in zip(starts, ends, strict=True):
-        begin, finish = start.start(), end.end()
-        if begin < last or end.start() < start.end() or start[1] != end[1]:
-            return None
-        if data.count(b"<![CDATA[", begin, finish) != data.count(b"]]>", begin, finish) or (
-            data.count(b"<!--", begin, finish) != data.count(b"-->", begin, finish)
-        ):
-            return None
-        spans.append((begin, finish))
-        last = finish
-    return spans
-
-
-def item_digests(
-    data: bytes,
-    spans: Sequence[tuple[int, int]],
-    *,
-    headers: Mapping[str, str],
-    base_url: str,
-) -> list[int]:
-    """A 64-bit digest of each item: its bytes, and what else decides what parsing makes of
-    them (the encoding from the prolog or Content-Type, the root's and channel's namespaces
-    and xml:base, the URL links are resolved against). Two equal digests, one story."""
-    root = _FIRST_ELEMENT.search(data)
-    head_end = data.find(b">", root.start()) + 1 if root else 0
-    first = spans[0][0] if spans else len(data)
-    channel = _CHANNEL_TAG.search(data, head_end, first)
-    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    context = b"\x00".join(
-        (
-            content_type.encode("utf-8", "replace"),
-            base_url.encode("utf-8", "replace"),
-            data[:head_end],
-            channel.group() if channel else b"",
-        )
-    )
-    key = hashlib.blake2b(context, digest_size=32).digest()
-    view = memoryview(data)
-    return [
-        int.from_bytes(hashlib.blake2b(view[start:end], digest_size=8, key=key).digest())
-        for start, end in spans
-    ]
-
-
-def _keeping(data: bytes, spans: Sequence[tuple[int, int]], kept: Sequence[int]) -> bytes:
-    """The document with only the items at `kept` (indexes into `spans`) left in it."""
-    keep = set(kept)
-    parts: list[bytes] = []
-    at = 0
-    for i, (start, end) in enumerate(spans):
-        if i not in keep:
-            parts.append(data[at:start])
-            at = end
-    parts.append(data[at:])
-    return b"".join(parts)
 
 
 def _ttl(parsed: Mapping[str, Any]) -> float | None:
