@@ -42,6 +42,7 @@ from monitor.models import (
 )
 from monitor.pipeline.clock import Clock, utcnow
 from monitor.pipeline.events import place_stories, with_escalations
+from monitor.pipeline.last_polls import LastPolls
 from monitor.rules.matcher import Matcher
 from monitor.store import DueFeed, PollRecord, Store
 from monitor.text import plural
@@ -156,13 +157,7 @@ class Poller:
         self.on_health = on_health
         self._pending: list[PollRecord] = []
         self._flushed = time.monotonic()
-        # Per feed, the guids (as hashes) of its last document ingested: a story among them
-        # was checked against the store then, and a repeat of a feed's own guid is a repeat
-        # (dedupe.is_repeat), so in a steady cycle only the new items reach the store.
-        self._known: dict[str, frozenset[int]] = {}
-        # Per feed, its last document's item digests (parse.item_digests) → that item's entry
-        # in `_known`: an item repeated byte for byte is left out before feedparser reads it.
-        self._items: dict[str, dict[int, int]] = {}
+        self._last = LastPolls()  # what a steady cycle may skip of each feed
 
     @property
     def retry_after_error(self) -> float:
@@ -195,7 +190,7 @@ class Poller:
                 feed=feed.name,
                 base_url=fetched.url,
                 headers=fetched.headers,
-                known=frozenset(self._items.get(feed.name, ())),
+                known=self._last.item_digests(feed.name),
             )
             return replace(base, parsed=parsed, state=new_state, body_hash=digest)
         except HTTPStatusError as e:
@@ -337,8 +332,7 @@ class Poller:
         items: list[NewStory] = []
         backlog: set[int] = set()
         # Only items new to this feed (or re-titled) since its last poll reach the store.
-        known = self._known.get(feed.name, frozenset())
-        fresh = [s for s in parsed.stories if hash((s.guid, s.title)) not in known]
+        fresh = self._last.fresh(feed.name, parsed.stories)
         unseen = self.store.unseen(fresh) if fresh else []
         self._retitle(feed, fresh, unseen, now)
         clusters = place_stories(self.clusters, unseen, now)
@@ -401,7 +395,7 @@ class Poller:
                 plural(old, "matching story", "matching stories"),
             )
         alerts = sum(s.alerts for s in added)
-        self._remember(feed.name, parsed)
+        self._last.remember(feed.name, parsed)
         # A malformed but readable feed keeps its warning where `monitor feeds` shows it.
         self._record(fetched, PollStatus.OK, parsed.warning)
         log.log(
@@ -413,19 +407,6 @@ class Poller:
             plural(alerts, "alert"),
         )
         return PollResult(feed.name, PollStatus.OK, parsed.items, len(added), alerts, backlog=old)
-
-    def _remember(self, name: str, parsed: ParsedFeed) -> None:
-        """What the next poll of this feed may skip: its stories' (guid, title), and its
-        items' digests, those left out this time included."""
-        items = self._items.get(name, {})
-        keys = [hash((s.guid, s.title)) for s in parsed.stories]
-        carried = {d: items[d] for d in parsed.repeated if d in items}
-        self._known[name] = frozenset(keys).union(carried.values())
-        # Without a digest for every story (items not told apart), nothing is skipped next time.
-        aligned = len(parsed.digests) == len(parsed.stories)
-        self._items[name] = (
-            carried | dict(zip(parsed.digests, keys, strict=True)) if aligned else {}
-        )
 
     def _retitle(
         self, feed: Feed, stories: Sequence[Story], unseen: Sequence[Story], now: datetime
